@@ -1,0 +1,3 @@
+"""Cần Thơ Smart City Platform."""
+
+__version__ = "0.1.0"

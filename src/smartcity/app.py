@@ -1,0 +1,119 @@
+"""The one place the ASGI app is assembled: core routers plus the registered domains."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from smartcity import __version__
+from smartcity.config import Settings, get_settings
+from smartcity.core.context import api as ngsi_api
+from smartcity.core.context import temporal_api
+from smartcity.core.context.errors import (
+    BadRequestData,
+    InternalError,
+    NgsiLdError,
+    OperationNotSupported,
+    ResourceNotFound,
+)
+from smartcity.core.context.jsonld import ContextResolver
+from smartcity.core.context.service import ContextBroker
+from smartcity.core.context.temporal import TemporalService
+from smartcity.core.db import Database, open_database
+from smartcity.core.registry import DOMAINS, Domain
+
+log = logging.getLogger(__name__)
+
+#: The domains this platform runs, listed explicitly (see ARCHITECTURE.md).
+REGISTERED_DOMAINS: list[Domain] = []
+
+
+def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
+    """Build the platform's ASGI app over `database` (opened from settings when omitted)."""
+    settings = settings or get_settings()
+    db = database or open_database(settings.resolved_database_url())
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if database is None:
+            db.dispose()
+
+    app = FastAPI(
+        title="Cần Thơ Smart City Platform",
+        version=__version__,
+        lifespan=lifespan,
+        description="Intelligent Operations Center: NGSI-LD context broker and city domains.",
+    )
+    app.state.settings = settings
+    app.state.database = db
+    app.state.ngsi = ngsi_api.BrokerState(
+        broker=ContextBroker(db),
+        resolver=ContextResolver(
+            timeout_s=settings.context_fetch_timeout_s, cache_ttl_s=settings.context_cache_ttl_s
+        ),
+        temporal=TemporalService(db, max_instances=settings.temporal_max_instances),
+        max_body_bytes=settings.max_body_bytes,
+        default_limit=settings.query_default_limit,
+        max_limit=settings.query_max_limit,
+    )
+    _install_error_handlers(app)
+    app.include_router(ngsi_api.router)
+    app.include_router(temporal_api.router)
+    _mount_domains(app)
+
+    @app.get("/healthz", tags=["platform"])
+    def healthz() -> dict[str, Any]:
+        """Liveness: version and storage backend."""
+        return {"status": "ok", "version": __version__, "backend": db.dialect}
+
+    return app
+
+
+def _mount_domains(app: FastAPI) -> None:
+    DOMAINS[:] = REGISTERED_DOMAINS
+    for domain in REGISTERED_DOMAINS:
+        if domain.router is not None:
+            app.include_router(domain.router, prefix=f"/api/{domain.name}")
+
+
+def _problem_response(error: NgsiLdError, request: Request) -> Response:
+    body = error.to_problem(instance=request.url.path)
+    return Response(orjson.dumps(body), status_code=error.status, media_type="application/json")
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    """Every error leaves as NGSI-LD ProblemDetails."""
+
+    @app.exception_handler(NgsiLdError)
+    async def _ngsi_error(request: Request, exc: NgsiLdError) -> Response:
+        return _problem_response(exc, request)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
+        return _problem_response(BadRequestData(str(exc.errors())), request)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 404:
+            return _problem_response(ResourceNotFound(f"no such resource: {request.url.path}"), request)
+        if exc.status_code == 405:
+            error = OperationNotSupported(f"{request.method} is not supported on this resource")
+            error.status = 405
+            return _problem_response(error, request)
+        generic = NgsiLdError(str(exc.detail))
+        generic.status = exc.status_code
+        return _problem_response(generic, request)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return _problem_response(InternalError("internal error; see the server log"), request)

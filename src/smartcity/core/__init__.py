@@ -1,0 +1,1 @@
+"""The kernel: context broker, storage, registry. Knows no domain."""

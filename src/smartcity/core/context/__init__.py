@@ -1,0 +1,1 @@
+"""NGSI-LD context broker: entities, query language, geo, temporal history."""

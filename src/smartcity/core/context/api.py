@@ -1,0 +1,586 @@
+"""NGSI-LD API at /ngsi-ld/v1 (ETSI GS CIM 009 v1.8): thin routes over the broker."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from . import model
+from .errors import BadRequestData, NgsiLdError, ResourceNotFound
+from .jsonld import ActiveContext, ContextResolver
+from .params import (
+    GEOJSON,
+    Body,
+    bool_param,
+    csv_param,
+    entity_context,
+    ngsi_response,
+    options,
+    parse_geo,
+    parse_limit,
+    parse_q,
+    read_body,
+    render_options,
+    request_context,
+    response_media,
+    to_feature,
+    to_geojson,
+)
+from .repository import EntityRecord
+from .service import BatchResult, ContextBroker, EntityQuery, UpdateResult
+
+router = APIRouter(prefix="/ngsi-ld/v1", tags=["NGSI-LD"])
+T = TypeVar("T")
+
+
+class BrokerState:
+    """What the routes need, kept on app.state.ngsi."""
+
+    def __init__(
+        self,
+        broker: ContextBroker,
+        resolver: ContextResolver,
+        temporal: Any,
+        max_body_bytes: int,
+        default_limit: int,
+        max_limit: int,
+    ) -> None:
+        self.broker = broker
+        self.resolver = resolver
+        self.temporal = temporal
+        self.max_body_bytes = max_body_bytes
+        self.default_limit = default_limit
+        self.max_limit = max_limit
+
+
+def get_state(request: Request) -> BrokerState:
+    """The broker state of this app."""
+    state: BrokerState = request.app.state.ngsi
+    return state
+
+
+State = Annotated[BrokerState, Depends(get_state)]
+
+
+async def call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run blocking database work off the event loop."""
+    return await run_in_threadpool(fn, *args, **kwargs)
+
+
+def _location(entity_id: str) -> dict[str, str]:
+    return {"Location": f"/ngsi-ld/v1/entities/{entity_id}"}
+
+
+def render(record: EntityRecord, ctx: ActiveContext, opts: model.RenderOptions) -> dict[str, Any]:
+    """A stored entity in the requested representation."""
+    return model.render_entity(
+        record.id,
+        record.types,
+        record.attrs,
+        ctx,
+        opts,
+        created_at=record.created_at,
+        modified_at=record.modified_at,
+    )
+
+
+# --- entities ------------------------------------------------------------------------------
+
+
+@router.post("/entities", status_code=201)
+async def create_entity(request: Request, state: State) -> Response:
+    """Create an entity."""
+    body = await read_body(request, state.max_body_bytes)
+    ctx = state.resolver.resolve(body.context_spec)
+    entity = model.parse_entity(body.data, ctx, model_now())
+    await call(state.broker.create, entity)
+    return Response(status_code=201, headers=_location(entity.id))
+
+
+@router.get("/entities")
+async def query_entities(request: Request, state: State) -> Response:
+    """Query entities by type, id, attributes, q and geo-query."""
+    ctx = request_context(request, state.resolver)
+    query = _entity_query(request, ctx, state)
+    opts = render_options(request, ctx)
+    records, total = await call(state.broker.query, query, ctx.expand)
+    return _entity_list(request, ctx, opts, records, total)
+
+
+def _entity_query(request: Request, ctx: ActiveContext, state: BrokerState) -> EntityQuery:
+    limit, offset = parse_limit(request, state.default_limit, state.max_limit)
+    ids = csv_param(request, "id")
+    for entity_id in ids:
+        model.check_entity_id(entity_id)
+    return EntityQuery(
+        types=[ctx.expand(model.check_name(t, "entity type")) for t in csv_param(request, "type")],
+        ids=ids,
+        id_pattern=_id_pattern(request.query_params.get("idPattern")),
+        attrs=sorted(model.select_attrs(csv_param(request, "attrs"), ctx)),
+        q=parse_q(request),
+        geo=parse_geo(request, ctx),
+        limit=limit,
+        offset=offset,
+        count=bool_param(request, "count"),
+    )
+
+
+def _id_pattern(pattern: str | None) -> str | None:
+    import re
+
+    if pattern is None:
+        return None
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise BadRequestData(f"idPattern is not a regular expression: {exc}") from None
+    return pattern
+
+
+def _entity_list(
+    request: Request,
+    ctx: ActiveContext,
+    opts: model.RenderOptions,
+    records: list[EntityRecord],
+    total: int | None,
+) -> Response:
+    headers = {"NGSILD-Results-Count": str(total)} if total is not None else {}
+    rendered = [render(record, ctx, opts) for record in records]
+    if response_media(request) == GEOJSON:
+        return _geojson_response(to_geojson(rendered, _geoproperty(request)), headers)
+    return ngsi_response(request, rendered, ctx, headers=headers)
+
+
+def _geoproperty(request: Request) -> str:
+    return request.query_params.get("geoproperty") or "location"
+
+
+def _geojson_response(content: Any, headers: dict[str, str]) -> Response:
+    import orjson
+
+    return Response(orjson.dumps(content), media_type=GEOJSON, headers=headers)
+
+
+@router.get("/entities/{entity_id:path}")
+async def retrieve_entity(entity_id: str, request: Request, state: State) -> Response:
+    """Retrieve one entity."""
+    model.check_entity_id(entity_id)
+    ctx = request_context(request, state.resolver)
+    opts = render_options(request, ctx)
+    record = await call(state.broker.retrieve, entity_id)
+    wanted_types = csv_param(request, "type")
+    if wanted_types and not {ctx.expand(t) for t in wanted_types} & set(record.types):
+        raise ResourceNotFound(f"entity {entity_id} is not of type {', '.join(wanted_types)}")
+    rendered = render(record, ctx, opts)
+    if response_media(request) == GEOJSON:
+        return _geojson_response(to_feature(rendered, _geoproperty(request)), {})
+    return ngsi_response(request, rendered, ctx)
+
+
+@router.delete("/entities/{entity_id:path}/attrs/{attr_id}", status_code=204)
+async def delete_attribute(entity_id: str, attr_id: str, request: Request, state: State) -> Response:
+    """Delete an attribute (one datasetId, or all instances with deleteAll=true)."""
+    model.check_entity_id(entity_id)
+    ctx = request_context(request, state.resolver)
+    await call(
+        state.broker.delete_attr,
+        entity_id,
+        ctx.expand(model.check_name(attr_id)),
+        dataset_id=request.query_params.get("datasetId"),
+        delete_all=bool_param(request, "deleteAll"),
+    )
+    return Response(status_code=204)
+
+
+@router.delete("/entities/{entity_id:path}", status_code=204)
+async def delete_entity(entity_id: str, state: State) -> Response:
+    """Delete an entity."""
+    model.check_entity_id(entity_id)
+    await call(state.broker.delete, entity_id)
+    return Response(status_code=204)
+
+
+@router.put("/entities/{entity_id:path}/attrs/{attr_id}", status_code=204)
+async def replace_attribute(
+    entity_id: str, attr_id: str, request: Request, state: State
+) -> Response:
+    """Replace one attribute (all of its instances given in the body)."""
+    model.check_entity_id(entity_id)
+    body = await read_body(request, state.max_body_bytes)
+    ctx = state.resolver.resolve(body.context_spec)
+    iri = ctx.expand(model.check_name(attr_id))
+    data = _strip_context(body.data)
+    instances = model.parse_attribute(attr_id, data, ctx, model_now())
+    record = await call(state.broker.retrieve, entity_id)
+    if iri not in record.attrs:
+        raise ResourceNotFound(f"attribute {attr_id} not found in {entity_id}")
+    await call(state.broker.append_attrs, entity_id, {iri: instances})
+    return Response(status_code=204)
+
+
+@router.patch("/entities/{entity_id:path}/attrs/{attr_id}", status_code=204)
+async def patch_attribute(entity_id: str, attr_id: str, request: Request, state: State) -> Response:
+    """Partially update one attribute instance."""
+    model.check_entity_id(entity_id)
+    body = await read_body(request, state.max_body_bytes, patch=True)
+    ctx = state.resolver.resolve(body.context_spec)
+    iri = ctx.expand(model.check_name(attr_id))
+    patch = _attribute_patch(attr_id, _strip_context(body.data), ctx)
+    await call(state.broker.patch_attr, entity_id, iri, patch)
+    return Response(status_code=204)
+
+
+def _attribute_patch(name: str, data: Any, ctx: ActiveContext) -> dict[str, Any]:
+    """Validate a partial attribute: members given are checked, the rest are kept."""
+    if not isinstance(data, dict) or not data:
+        raise BadRequestData("an attribute patch must be a non-empty JSON object")
+    has_value = "type" in data or any(key in data for key in model.VALUE_KEYS.values())
+    if has_value:
+        instance = model.parse_instance(name, data, ctx, model_now())
+        instance.pop("createdAt", None)
+        return instance
+    probe = {"type": "Property", "value": 0, **data}
+    instance = model.parse_instance(name, probe, ctx, model_now())
+    instance.pop("value")
+    instance.pop("type")
+    instance.pop("createdAt", None)
+    return instance
+
+
+@router.post("/entities/{entity_id:path}/attrs")
+async def append_attributes(entity_id: str, request: Request, state: State) -> Response:
+    """Append attributes (options=noOverwrite keeps existing ones)."""
+    model.check_entity_id(entity_id)
+    body = await read_body(request, state.max_body_bytes)
+    ctx = state.resolver.resolve(body.context_spec)
+    attrs = _fragment(body, ctx)
+    no_overwrite = "noOverwrite" in options(request)
+    result = await call(state.broker.append_attrs, entity_id, attrs, no_overwrite=no_overwrite)
+    return _update_result(result, ctx)
+
+
+@router.patch("/entities/{entity_id:path}/attrs")
+async def update_attributes(entity_id: str, request: Request, state: State) -> Response:
+    """Update existing attributes."""
+    model.check_entity_id(entity_id)
+    body = await read_body(request, state.max_body_bytes, patch=True)
+    ctx = state.resolver.resolve(body.context_spec)
+    result = await call(state.broker.update_attrs, entity_id, _fragment(body, ctx))
+    return _update_result(result, ctx)
+
+
+@router.put("/entities/{entity_id:path}", status_code=204)
+async def replace_entity(entity_id: str, request: Request, state: State) -> Response:
+    """Replace an entity's attributes (and type, if given)."""
+    model.check_entity_id(entity_id)
+    body = await read_body(request, state.max_body_bytes)
+    ctx = state.resolver.resolve(body.context_spec)
+    data = _object(body.data)
+    if data.get("id", entity_id) != entity_id:
+        raise BadRequestData("the body's id differs from the id in the URL")
+    entity = model.parse_entity({**data, "id": entity_id}, ctx, model_now(), require_type=False)
+    await call(state.broker.replace, entity)
+    return Response(status_code=204)
+
+
+@router.patch("/entities/{entity_id:path}", status_code=204)
+async def merge_entity(entity_id: str, request: Request, state: State) -> Response:
+    """Merge-patch an entity (a value of urn:ngsi-ld:null deletes the attribute)."""
+    model.check_entity_id(entity_id)
+    body = await read_body(request, state.max_body_bytes, patch=True)
+    ctx = state.resolver.resolve(body.context_spec)
+    data = _object(body.data)
+    if data.get("id", entity_id) != entity_id:
+        raise BadRequestData("the body's id differs from the id in the URL")
+    types = model.parse_types(data.get("type"), ctx, required=False)
+    attrs = model.parse_fragment(
+        {k: v for k, v in data.items() if k not in model.RESERVED_NAMES},
+        ctx,
+        model_now(),
+        allow_null=True,
+    )
+    await call(state.broker.merge, entity_id, attrs, types)
+    return Response(status_code=204)
+
+
+def _object(data: Any) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise BadRequestData("the body must be a JSON object")
+    return data
+
+
+def _strip_context(data: Any) -> Any:
+    if isinstance(data, dict) and "@context" in data:
+        return {k: v for k, v in data.items() if k != "@context"}
+    return data
+
+
+def _fragment(body: Body, ctx: ActiveContext) -> model.Attrs:
+    data = _object(body.data)
+    reserved = set(data) & {"id", "type"}
+    if reserved:
+        raise BadRequestData(f"an attribute fragment cannot hold {sorted(reserved)}")
+    return model.parse_fragment(data, ctx, model_now(), allow_null=False)
+
+
+def _update_result(result: UpdateResult, ctx: ActiveContext) -> Response:
+    if not result.not_updated:
+        return Response(status_code=204)
+    import orjson
+
+    content = {
+        "updated": [ctx.compact(iri) for iri in result.updated],
+        "notUpdated": [
+            {"attributeName": ctx.compact(iri), "reason": reason}
+            for iri, reason in result.not_updated
+        ],
+    }
+    return Response(orjson.dumps(content), status_code=207, media_type="application/json")
+
+
+def model_now() -> int:
+    """The time stamped on attributes written by this request."""
+    from .times import now_us
+
+    return now_us()
+
+
+# --- batch operations ----------------------------------------------------------------------
+
+
+def _batch_items(body: Body, resolver: ContextResolver) -> list[model.EntityInput | NgsiLdError]:
+    if not isinstance(body.data, list):
+        raise BadRequestData("a batch operation takes a JSON array of entities")
+    now, items = model_now(), []
+    for item in body.data:
+        try:
+            ctx = entity_context(item, body, resolver)
+            items.append(model.parse_entity(_strip_context(item), ctx, now))
+        except NgsiLdError as error:
+            entity_id = item.get("id", "") if isinstance(item, dict) else ""
+            error.extra["entityId"] = entity_id
+            items.append(error)
+    return items
+
+
+def _batch_response(result: BatchResult, ok_status: int, ok_body: Any = None) -> Response:
+    import orjson
+
+    if result.errors:
+        content = {
+            "success": result.success,
+            "errors": [
+                {"entityId": entity_id, "error": _problem(error)} for entity_id, error in result.errors
+            ],
+        }
+        return Response(orjson.dumps(content), status_code=207, media_type="application/json")
+    if ok_body is None:
+        return Response(status_code=ok_status)
+    return Response(orjson.dumps(ok_body), status_code=ok_status, media_type="application/json")
+
+
+def _problem(error: NgsiLdError) -> dict[str, Any]:
+    problem = error.to_problem()
+    problem.pop("entityId", None)
+    return problem
+
+
+@router.post("/entityOperations/create")
+async def batch_create(request: Request, state: State) -> Response:
+    """Create many entities."""
+    body = await read_body(request, state.max_body_bytes)
+    items = _batch_items(body, state.resolver)
+    result = await call(state.broker.batch_create, items)
+    return _batch_response(result, 201, result.success)
+
+
+@router.post("/entityOperations/upsert")
+async def batch_upsert(request: Request, state: State) -> Response:
+    """Create or replace (options=replace, the default) or update (options=update) entities."""
+    body = await read_body(request, state.max_body_bytes)
+    items = _batch_items(body, state.resolver)
+    replace = "update" not in options(request)
+    result, created = await call(state.broker.batch_upsert, items, replace=replace)
+    if created and not result.errors:
+        return _batch_response(result, 201, created)
+    return _batch_response(result, 204)
+
+
+@router.post("/entityOperations/update")
+async def batch_update(request: Request, state: State) -> Response:
+    """Update attributes of many existing entities."""
+    body = await read_body(request, state.max_body_bytes)
+    items = _batch_items(body, state.resolver)
+    no_overwrite = "noOverwrite" in options(request)
+    result = await call(state.broker.batch_update, items, no_overwrite=no_overwrite)
+    return _batch_response(result, 204)
+
+
+@router.post("/entityOperations/delete")
+async def batch_delete(request: Request, state: State) -> Response:
+    """Delete many entities by id."""
+    body = await read_body(request, state.max_body_bytes)
+    if not isinstance(body.data, list) or not all(isinstance(i, str) for i in body.data):
+        raise BadRequestData("a batch delete takes a JSON array of entity ids")
+    for entity_id in body.data:
+        model.check_entity_id(entity_id)
+    result = await call(state.broker.batch_delete, body.data)
+    return _batch_response(result, 204)
+
+
+@router.post("/entityOperations/query")
+async def batch_query(request: Request, state: State) -> Response:
+    """Query entities with a Query object in the body."""
+    body = await read_body(request, state.max_body_bytes)
+    ctx = state.resolver.resolve(body.context_spec)
+    query = _query_from_body(_object(body.data), ctx, request, state)
+    opts = render_options(request, ctx)
+    records, total = await call(state.broker.query, query, ctx.expand)
+    return _entity_list(request, ctx, opts, records, total)
+
+
+def _query_from_body(
+    data: dict[str, Any], ctx: ActiveContext, request: Request, state: BrokerState
+) -> EntityQuery:
+    from . import geo, qlang
+
+    if data.get("type") != "Query":
+        raise BadRequestData('a query body must have "type": "Query"')
+    selectors = data.get("entities") or []
+    if not isinstance(selectors, list):
+        raise BadRequestData("entities must be an array of EntitySelector")
+    types = [ctx.expand(s["type"]) for s in selectors if isinstance(s, dict) and "type" in s]
+    ids = [s["id"] for s in selectors if isinstance(s, dict) and "id" in s]
+    patterns = [s["idPattern"] for s in selectors if isinstance(s, dict) and "idPattern" in s]
+    geo_q = data.get("geoQ")
+    limit, offset = parse_limit(request, state.default_limit, state.max_limit)
+    return EntityQuery(
+        types=types,
+        ids=[model.check_entity_id(i) for i in ids],
+        id_pattern=_id_pattern("|".join(f"(?:{p})" for p in patterns) if patterns else None),
+        attrs=sorted(model.select_attrs(data.get("attrs") or [], ctx)),
+        q=qlang.parse_q(data["q"]) if data.get("q") else None,
+        geo=geo.parse_geoquery(
+            geo_q.get("georel"),
+            geo_q.get("geometry"),
+            geo_q.get("coordinates"),
+            ctx.expand(geo_q.get("geoproperty") or "location"),
+        )
+        if isinstance(geo_q, dict)
+        else None,
+        limit=limit,
+        offset=offset,
+        count=bool_param(request, "count"),
+    )
+
+
+# --- discovery -----------------------------------------------------------------------------
+
+
+@router.get("/types")
+async def list_types(request: Request, state: State) -> Response:
+    """Entity types in use (details=true for their attributes)."""
+    ctx = request_context(request, state.resolver)
+    counts = await call(state.broker.type_counts)
+    if not bool_param(request, "details"):
+        content: Any = {
+            "id": f"urn:ngsi-ld:EntityTypeList:{uuid.uuid4()}",
+            "type": "EntityTypeList",
+            "typeList": [ctx.compact(iri) for iri, _ in counts],
+        }
+        return ngsi_response(request, content, ctx)
+    usage = await call(state.broker.attribute_usage)
+    content = [
+        {
+            "id": iri,
+            "type": "EntityType",
+            "typeName": ctx.compact(iri),
+            "attributeNames": sorted(ctx.compact(a) for t, a, _ in usage if t == iri),
+        }
+        for iri, _ in counts
+    ]
+    return ngsi_response(request, content, ctx)
+
+
+@router.get("/types/{type_name:path}")
+async def type_info(type_name: str, request: Request, state: State) -> Response:
+    """One entity type: how many entities, which attributes."""
+    ctx = request_context(request, state.resolver)
+    iri = ctx.expand(type_name)
+    counts = dict(await call(state.broker.type_counts))
+    if iri not in counts:
+        raise ResourceNotFound(f"no entity of type {type_name}")
+    usage = await call(state.broker.attribute_usage, iri)
+    content = {
+        "id": iri,
+        "type": "EntityTypeInfo",
+        "typeName": ctx.compact(iri),
+        "entityCount": counts[iri],
+        "attributeDetails": [
+            {"id": attr, "type": "Attribute", "attributeName": ctx.compact(attr), "count": n}
+            for _, attr, n in sorted(usage)
+        ],
+    }
+    return ngsi_response(request, content, ctx)
+
+
+@router.get("/attributes")
+async def list_attributes(request: Request, state: State) -> Response:
+    """Attributes in use (details=true for the types that use them)."""
+    ctx = request_context(request, state.resolver)
+    usage = await call(state.broker.attribute_usage)
+    by_attr: dict[str, set[str]] = {}
+    counts: dict[str, int] = {}
+    for entity_type, attr, n in usage:
+        by_attr.setdefault(attr, set()).add(entity_type)
+        counts[attr] = counts.get(attr, 0) + n
+    if not bool_param(request, "details"):
+        content: Any = {
+            "id": f"urn:ngsi-ld:AttributeList:{uuid.uuid4()}",
+            "type": "AttributeList",
+            "attributeList": sorted(ctx.compact(a) for a in by_attr),
+        }
+        return ngsi_response(request, content, ctx)
+    content = [_attribute_info(attr, types, counts[attr], ctx) for attr, types in sorted(by_attr.items())]
+    return ngsi_response(request, content, ctx)
+
+
+@router.get("/attributes/{attr_name:path}")
+async def attribute_info(attr_name: str, request: Request, state: State) -> Response:
+    """One attribute: how many entities have it, and of which types."""
+    ctx = request_context(request, state.resolver)
+    iri = ctx.expand(attr_name)
+    usage = [u for u in await call(state.broker.attribute_usage) if u[1] == iri]
+    if not usage:
+        raise ResourceNotFound(f"no entity has attribute {attr_name}")
+    types = {t for t, _, _ in usage}
+    return ngsi_response(request, _attribute_info(iri, types, sum(n for *_, n in usage), ctx), ctx)
+
+
+def _attribute_info(iri: str, types: set[str], count: int, ctx: ActiveContext) -> dict[str, Any]:
+    return {
+        "id": iri,
+        "type": "Attribute",
+        "attributeName": ctx.compact(iri),
+        "attributeCount": count,
+        "typeNames": sorted(ctx.compact(t) for t in types),
+    }
+
+
+# --- JSON-LD contexts ----------------------------------------------------------------------
+
+
+@router.get("/jsonldContexts")
+async def list_contexts(request: Request, state: State) -> Response:
+    """The @contexts the broker has cached or hosts."""
+    import orjson
+
+    details = bool_param(request, "details")
+    cached = state.resolver.cached()
+    content = cached if details else [entry["url"] for entry in cached]
+    return Response(orjson.dumps(content), media_type="application/json")

@@ -1,0 +1,500 @@
+"""The only place with SQL for the context broker: entities, spatial index, history."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Integer,
+    Row,
+    and_,
+    bindparam,
+    column,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+    true,
+    update,
+)
+from sqlalchemy.dialects.postgresql import JSONB, array
+from sqlalchemy.exc import IntegrityError
+
+from .errors import AlreadyExists
+from .tables import attr_history, entities
+
+ENTITY_COLUMNS = (
+    entities.c.pk,
+    entities.c.id,
+    entities.c.type,
+    entities.c.extra_types,
+    entities.c.attrs,
+    entities.c.created_at,
+    entities.c.modified_at,
+)
+Bbox = tuple[float, float, float, float]
+
+
+@dataclass
+class EntityRecord:
+    """One stored entity as the service layer sees it."""
+
+    id: str
+    types: list[str]
+    attrs: dict[str, list[dict[str, Any]]]
+    created_at: int
+    modified_at: int
+    pk: int | None = None
+    bbox: Bbox | None = None
+
+    @classmethod
+    def from_row(cls, row: Row[Any]) -> EntityRecord:
+        """Build a record from a row of ENTITY_COLUMNS."""
+        return cls(
+            id=row.id,
+            types=[row.type, *(row.extra_types or ())],
+            attrs=row.attrs,
+            created_at=row.created_at,
+            modified_at=row.modified_at,
+            pk=row.pk,
+        )
+
+    def values(self) -> dict[str, Any]:
+        """Column values for INSERT/UPDATE."""
+        minx, miny, maxx, maxy = self.bbox if self.bbox else (None, None, None, None)
+        return {
+            "id": self.id,
+            "type": self.types[0],
+            "extra_types": self.types[1:] or None,
+            "attrs": self.attrs,
+            "created_at": self.created_at,
+            "modified_at": self.modified_at,
+            "loc_minx": minx,
+            "loc_miny": miny,
+            "loc_maxx": maxx,
+            "loc_maxy": maxy,
+        }
+
+
+@dataclass
+class EntityFilter:
+    """Which entities a query selects (SQL part; exact geo matching is the caller's)."""
+
+    types: Sequence[str] = ()
+    ids: Sequence[str] = ()
+    id_pattern: str | None = None
+    has_any_attr: Sequence[str] = ()
+    where: list[ColumnElement[bool]] = field(default_factory=list)
+    bbox: Bbox | None = None
+
+
+# --- reading entities --------------------------------------------------------------------
+
+
+def get_entity(
+    conn: Connection, entity_id: str, *, for_update: bool = False
+) -> EntityRecord | None:
+    """The entity with this id, locked for update on PostgreSQL when asked."""
+    stmt = select(*ENTITY_COLUMNS).where(entities.c.id == entity_id)
+    if for_update and conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    row = conn.execute(stmt).first()
+    return EntityRecord.from_row(row) if row else None
+
+
+def get_entities(
+    conn: Connection, entity_ids: Iterable[str], *, for_update: bool = False
+) -> dict[str, EntityRecord]:
+    """Entities by id, as a dict (missing ids are absent)."""
+    wanted = list(dict.fromkeys(entity_ids))
+    found: dict[str, EntityRecord] = {}
+    for start in range(0, len(wanted), 500):
+        stmt = select(*ENTITY_COLUMNS).where(entities.c.id.in_(wanted[start : start + 500]))
+        if for_update and conn.dialect.name == "postgresql":
+            stmt = stmt.order_by(entities.c.pk).with_for_update()
+        for row in conn.execute(stmt):
+            found[row.id] = EntityRecord.from_row(row)
+    return found
+
+
+def query_entities(
+    conn: Connection, flt: EntityFilter, *, after_pk: int = 0, batch: int | None = None
+) -> list[EntityRecord]:
+    """Entities matching `flt` in storage order, starting after `after_pk`."""
+    stmt = (
+        select(*ENTITY_COLUMNS)
+        .where(_filter_clause(conn, flt), entities.c.pk > after_pk)
+        .order_by(entities.c.pk)
+    )
+    if batch is not None:
+        stmt = stmt.limit(batch)
+    return [EntityRecord.from_row(row) for row in conn.execute(stmt)]
+
+
+def query_page(conn: Connection, flt: EntityFilter, limit: int, offset: int) -> list[EntityRecord]:
+    """One page of entities matching `flt` (all filtering done in SQL)."""
+    stmt = (
+        select(*ENTITY_COLUMNS)
+        .where(_filter_clause(conn, flt))
+        .order_by(entities.c.pk)
+        .limit(limit)
+        .offset(offset)
+    )
+    return [EntityRecord.from_row(row) for row in conn.execute(stmt)]
+
+
+def count_entities(conn: Connection, flt: EntityFilter) -> int:
+    """How many entities match `flt`."""
+    stmt = select(func.count()).select_from(entities).where(_filter_clause(conn, flt))
+    return int(conn.execute(stmt).scalar_one())
+
+
+def iterate_entities(
+    conn: Connection, flt: EntityFilter, batch: int = 500
+) -> Iterator[EntityRecord]:
+    """Every entity matching `flt`, fetched in keyset-paginated batches."""
+    after = 0
+    while True:
+        records = query_entities(conn, flt, after_pk=after, batch=batch)
+        yield from records
+        if len(records) < batch:
+            return
+        after = records[-1].pk or 0
+
+
+def _filter_clause(conn: Connection, flt: EntityFilter) -> ColumnElement[bool]:
+    dialect = conn.dialect.name
+    clauses: list[ColumnElement[bool]] = list(flt.where)
+    if flt.types:
+        clauses.append(_type_clause(dialect, flt.types))
+    if flt.ids:
+        clauses.append(entities.c.id.in_(list(flt.ids)))
+    if flt.id_pattern:
+        clauses.append(entities.c.id.regexp_match(flt.id_pattern))
+    if flt.has_any_attr:
+        clauses.append(or_(*(attr_exists(dialect, iri) for iri in flt.has_any_attr)))
+    if flt.bbox:
+        clauses.append(_bbox_clause(dialect, flt.bbox))
+    return and_(true(), *clauses)
+
+
+def _type_clause(dialect: str, types: Sequence[str]) -> ColumnElement[bool]:
+    primary = entities.c.type.in_(list(types))
+    if dialect == "postgresql":
+        extra = entities.c.extra_types.op("?|")(array(list(types)))
+    else:
+        each = func.json_each(entities.c.extra_types).table_valued("value")
+        extra = exists(select(literal(1)).select_from(each).where(each.c.value.in_(list(types))))
+    return or_(primary, and_(entities.c.extra_types.is_not(None), extra))
+
+
+def attr_exists(dialect: str, iri: str) -> ColumnElement[bool]:
+    """SQL test that the entity has attribute `iri`."""
+    if dialect == "postgresql":
+        return entities.c.attrs.cast(JSONB).has_key(iri)
+    return func.json_type(entities.c.attrs, json_path(iri)).is_not(None)
+
+
+def json_path(*keys: str) -> str:
+    """A SQLite JSON path selecting nested object members."""
+    return "$" + "".join('."' + key.replace('"', '\\"') + '"' for key in keys)
+
+
+def _bbox_clause(dialect: str, bbox: Bbox) -> ColumnElement[bool]:
+    minx, miny, maxx, maxy = bbox
+    if dialect == "postgresql":
+        stored = func.box(
+            func.point(entities.c.loc_minx, entities.c.loc_miny),
+            func.point(entities.c.loc_maxx, entities.c.loc_maxy),
+        )
+        query_box = func.box(func.point(minx, miny), func.point(maxx, maxy))
+        return and_(entities.c.loc_minx.is_not(None), stored.op("&&")(query_box))
+    rtree = text(
+        "SELECT pk FROM entities_loc WHERE maxx >= :minx AND minx <= :maxx "
+        "AND maxy >= :miny AND miny <= :maxy"
+    ).bindparams(minx=minx, maxx=maxx, miny=miny, maxy=maxy)
+    return entities.c.pk.in_(rtree.columns(column("pk", Integer)))
+
+
+# --- writing entities --------------------------------------------------------------------
+
+
+def insert_entities(conn: Connection, records: Sequence[EntityRecord]) -> None:
+    """Insert new entities; AlreadyExists when an id is taken."""
+    if not records:
+        return
+    try:
+        conn.execute(insert(entities), [record.values() for record in records])
+    except IntegrityError:
+        raise AlreadyExists("an entity with this id exists already") from None
+
+
+def update_entities(conn: Connection, records: Sequence[EntityRecord]) -> None:
+    """Store new attributes, types and location of existing entities."""
+    if not records:
+        return
+    stmt = (
+        update(entities)
+        .where(entities.c.id == bindparam("b_id"))
+        .values(
+            type=bindparam("type"),
+            extra_types=bindparam("extra_types"),
+            attrs=bindparam("attrs"),
+            modified_at=bindparam("modified_at"),
+            loc_minx=bindparam("loc_minx"),
+            loc_miny=bindparam("loc_miny"),
+            loc_maxx=bindparam("loc_maxx"),
+            loc_maxy=bindparam("loc_maxy"),
+        )
+    )
+    rows = []
+    for record in records:
+        values = record.values()
+        values["b_id"] = values.pop("id")
+        values.pop("created_at")
+        rows.append(values)
+    conn.execute(stmt, rows)
+
+
+def delete_entities(conn: Connection, entity_ids: Sequence[str]) -> set[str]:
+    """Delete entities; return the ids that existed."""
+    deleted: set[str] = set()
+    for start in range(0, len(entity_ids), 500):
+        chunk = list(entity_ids[start : start + 500])
+        result = conn.execute(
+            delete(entities).where(entities.c.id.in_(chunk)).returning(entities.c.id)
+        )
+        deleted.update(row.id for row in result)
+    return deleted
+
+
+# --- history -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    """One attribute instance at one time."""
+
+    entity_id: str
+    entity_type: str
+    attr: str
+    dataset_id: str | None
+    observed_at: int
+    value_num: float | None
+    instance: dict[str, Any]
+
+
+_known_partitions: set[tuple[str, int]] = set()
+
+
+def append_history(conn: Connection, rows: Sequence[HistoryRow]) -> None:
+    """Append attribute instances to the history (one multi-row INSERT)."""
+    if not rows:
+        return
+    if conn.dialect.name == "postgresql":
+        ensure_month_partitions(conn, {row.observed_at for row in rows})
+    conn.execute(
+        insert(attr_history),
+        [
+            {
+                "entity_id": row.entity_id,
+                "entity_type": row.entity_type,
+                "attr": row.attr,
+                "dataset_id": row.dataset_id,
+                "observed_at": row.observed_at,
+                "value_num": row.value_num,
+                "instance": row.instance,
+            }
+            for row in rows
+        ],
+    )
+
+
+def ensure_month_partitions(conn: Connection, instants_us: Iterable[int]) -> None:
+    """Create the monthly history partitions these instants fall in (PostgreSQL)."""
+    from .times import add_months_us, format_us, parse_datetime_us
+
+    database = str(conn.engine.url)
+    for instant in instants_us:
+        month_start = parse_datetime_us(format_us(instant)[:7] + "-01T00:00:00Z")
+        if (database, month_start) in _known_partitions:
+            continue
+        name = "attr_history_y" + format_us(month_start)[:7].replace("-", "m")
+        month_end = add_months_us(month_start, 1)
+        savepoint = conn.begin_nested()
+        try:
+            conn.exec_driver_sql(
+                f"CREATE TABLE IF NOT EXISTS {name} PARTITION OF attr_history "
+                f"FOR VALUES FROM ({month_start}) TO ({month_end})"
+            )
+            savepoint.commit()
+        except Exception:
+            # Rows of that month already sit in the default partition: keep them there.
+            savepoint.rollback()
+        _known_partitions.add((database, month_start))
+
+
+def delete_history(conn: Connection, entity_id: str, attr: str | None = None) -> int:
+    """Delete the history of an entity (or of one of its attributes)."""
+    stmt = delete(attr_history).where(attr_history.c.entity_id == entity_id)
+    if attr is not None:
+        stmt = stmt.where(attr_history.c.attr == attr)
+    return conn.execute(stmt).rowcount
+
+
+@dataclass
+class HistoryFilter:
+    """Which history rows a temporal query reads."""
+
+    entity_ids: Sequence[str]
+    attrs: Sequence[str] = ()
+    start_us: int | None = None  # inclusive
+    end_us: int | None = None  # exclusive
+
+
+def _history_where(flt: HistoryFilter) -> list[ColumnElement[bool]]:
+    clauses: list[ColumnElement[bool]] = [attr_history.c.entity_id.in_(list(flt.entity_ids))]
+    if flt.attrs:
+        clauses.append(attr_history.c.attr.in_(list(flt.attrs)))
+    if flt.start_us is not None:
+        clauses.append(attr_history.c.observed_at >= flt.start_us)
+    if flt.end_us is not None:
+        clauses.append(attr_history.c.observed_at < flt.end_us)
+    return clauses
+
+
+def read_history(
+    conn: Connection, flt: HistoryFilter, *, last_n: int | None = None, limit: int = 10000
+) -> list[Row[Any]]:
+    """History rows in time order per entity and attribute (the last N per attribute if asked)."""
+    cols = (
+        attr_history.c.entity_id,
+        attr_history.c.attr,
+        attr_history.c.observed_at,
+        attr_history.c.instance,
+        attr_history.c.pk,
+    )
+    if last_n is None:
+        stmt = (
+            select(*cols)
+            .where(*_history_where(flt))
+            .order_by(
+                attr_history.c.entity_id,
+                attr_history.c.attr,
+                attr_history.c.observed_at,
+                attr_history.c.pk,
+            )
+            .limit(limit)
+        )
+        return list(conn.execute(stmt))
+    ranked = (
+        select(
+            *cols,
+            func.row_number()
+            .over(
+                partition_by=(attr_history.c.entity_id, attr_history.c.attr),
+                order_by=(attr_history.c.observed_at.desc(), attr_history.c.pk.desc()),
+            )
+            .label("rn"),
+        )
+        .where(*_history_where(flt))
+        .subquery()
+    )
+    stmt = (
+        select(
+            ranked.c.entity_id, ranked.c.attr, ranked.c.observed_at, ranked.c.instance, ranked.c.pk
+        )
+        .where(ranked.c.rn <= last_n)
+        .order_by(ranked.c.entity_id, ranked.c.attr, ranked.c.observed_at, ranked.c.pk)
+        .limit(limit)
+    )
+    return list(conn.execute(stmt))
+
+
+def aggregate_history(
+    conn: Connection, flt: HistoryFilter, origin_us: int, period_us: int
+) -> list[Row[Any]]:
+    """Per entity, attribute and period bucket: count, distinct, sum, min, max, sum of squares."""
+    # Integer floor division: the same bucket numbers on both backends.
+    bucket = ((attr_history.c.observed_at - origin_us) // period_us).label("bucket")
+    if conn.dialect.name == "postgresql":
+        raw_value: ColumnElement[Any] = attr_history.c.instance.cast(JSONB)["value"]
+    else:
+        raw_value = func.json_extract(attr_history.c.instance, "$.value")
+    num = attr_history.c.value_num
+    stmt = (
+        select(
+            attr_history.c.entity_id,
+            attr_history.c.attr,
+            bucket,
+            func.count().label("total"),
+            func.count(raw_value.distinct()).label("distinct"),
+            func.count(num).label("n"),
+            func.sum(num).label("sum"),
+            func.min(num).label("min"),
+            func.max(num).label("max"),
+            func.sum(num * num).label("sumsq"),
+        )
+        .where(*_history_where(flt))
+        .group_by(attr_history.c.entity_id, attr_history.c.attr, bucket)
+        .order_by(attr_history.c.entity_id, attr_history.c.attr, bucket)
+    )
+    return list(conn.execute(stmt))
+
+
+def history_entity_ids(
+    conn: Connection,
+    types: Sequence[str],
+    ids: Sequence[str],
+    id_pattern: str | None,
+    limit: int,
+    offset: int,
+) -> list[tuple[str, str]]:
+    """Distinct (entity id, type) pairs that have history, for temporal queries."""
+    stmt = select(attr_history.c.entity_id, func.min(attr_history.c.entity_type)).group_by(
+        attr_history.c.entity_id
+    )
+    if types:
+        stmt = stmt.where(attr_history.c.entity_type.in_(list(types)))
+    if ids:
+        stmt = stmt.where(attr_history.c.entity_id.in_(list(ids)))
+    if id_pattern:
+        stmt = stmt.where(attr_history.c.entity_id.regexp_match(id_pattern))
+    stmt = stmt.order_by(attr_history.c.entity_id).limit(limit).offset(offset)
+    return [(row[0], row[1]) for row in conn.execute(stmt)]
+
+
+# --- discovery ---------------------------------------------------------------------------
+
+
+def type_counts(conn: Connection) -> list[tuple[str, int]]:
+    """Each entity type with its number of entities."""
+    stmt = select(entities.c.type, func.count()).group_by(entities.c.type).order_by(entities.c.type)
+    return [(row[0], int(row[1])) for row in conn.execute(stmt)]
+
+
+def attribute_usage(conn: Connection, entity_type: str | None = None) -> list[tuple[str, str, int]]:
+    """(entity type, attribute IRI, entity count) for every attribute in use."""
+    if conn.dialect.name == "postgresql":
+        key = func.jsonb_object_keys(entities.c.attrs).label("attr")
+        inner = select(entities.c.type, key)
+    else:
+        each = func.json_each(entities.c.attrs).table_valued("key")
+        inner = (
+            select(entities.c.type, each.c.key.label("attr"))
+            .select_from(entities)
+            .join(each, true())
+        )
+    if entity_type is not None:
+        inner = inner.where(entities.c.type == entity_type)
+    sub = inner.subquery()
+    stmt = select(sub.c.type, sub.c.attr, func.count()).group_by(sub.c.type, sub.c.attr)
+    return [(row[0], row[1], int(row[2])) for row in conn.execute(stmt)]

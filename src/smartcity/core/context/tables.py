@@ -1,0 +1,58 @@
+"""Tables of the context broker (one schema for SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = MetaData()
+
+# SQLite makes an INTEGER PRIMARY KEY the rowid (fast); PostgreSQL gets a bigint.
+BigPk = BigInteger().with_variant(Integer(), "sqlite")
+Json = JSON().with_variant(JSONB(), "postgresql")
+
+entities = Table(
+    "entities",
+    metadata,
+    Column("pk", BigPk, primary_key=True, autoincrement=True),
+    Column("id", Text, nullable=False, unique=True),
+    Column("type", Text, nullable=False),
+    # Further types of a multi-typed entity (NGSI-LD 1.5+); NULL for the usual single type.
+    Column("extra_types", Json, nullable=True),
+    Column("attrs", Json, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("modified_at", BigInteger, nullable=False),
+    # Bounding box of the default `location`, mirrored into the spatial index.
+    Column("loc_minx", Float, nullable=True),
+    Column("loc_miny", Float, nullable=True),
+    Column("loc_maxx", Float, nullable=True),
+    Column("loc_maxy", Float, nullable=True),
+    Index("ix_entities_type_pk", "type", "pk"),
+)
+
+# Every attribute change, time-ordered. On PostgreSQL the migration creates it
+# partitioned by month of observed_at; this definition is what queries use.
+attr_history = Table(
+    "attr_history",
+    metadata,
+    Column("pk", BigPk, primary_key=True, autoincrement=True),
+    Column("entity_id", Text, nullable=False),
+    Column("entity_type", Text, nullable=False),
+    Column("attr", Text, nullable=False),
+    Column("dataset_id", Text, nullable=True),
+    Column("observed_at", BigInteger, nullable=False),
+    Column("value_num", Float, nullable=True),
+    Column("instance", Json, nullable=False),
+    Index("ix_attr_history_entity_attr_time", "entity_id", "attr", "observed_at"),
+    Index("ix_attr_history_type_time", "entity_type", "observed_at"),
+)

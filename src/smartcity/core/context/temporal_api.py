@@ -1,0 +1,110 @@
+"""NGSI-LD temporal API at /ngsi-ld/v1/temporal: history of every attribute."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from . import model
+from .api import State, _entity_query, _object, _strip_context, call, model_now
+from .errors import BadRequestData
+from .params import csv_param, ngsi_response, options, read_body, request_context
+from .temporal import TemporalQuery, parse_temporal_params
+
+router = APIRouter(prefix="/ngsi-ld/v1/temporal", tags=["NGSI-LD temporal"])
+
+
+def _temporal_query(request: Request, attrs: list[str]) -> TemporalQuery:
+    params = request.query_params
+    query = parse_temporal_params(
+        params.get("timerel"),
+        params.get("timeAt"),
+        params.get("endTimeAt"),
+        params.get("lastN"),
+        params.get("aggrMethods"),
+        params.get("aggrPeriodDuration"),
+        options(request),
+    )
+    query.attrs = attrs
+    return query
+
+
+@router.get("/entities/{entity_id:path}")
+async def temporal_entity(entity_id: str, request: Request, state: State) -> Response:
+    """The history of one entity."""
+    model.check_entity_id(entity_id)
+    ctx = request_context(request, state.resolver)
+    attrs = sorted(model.select_attrs(csv_param(request, "attrs"), ctx))
+    query = _temporal_query(request, attrs)
+    sys_attrs = "sysAttrs" in options(request)
+    content = await call(state.temporal.entity, entity_id, query, ctx, sys_attrs)
+    return ngsi_response(request, content, ctx)
+
+
+@router.get("/entities")
+async def temporal_query(request: Request, state: State) -> Response:
+    """Histories of the entities matching type/id/idPattern (q and geo on current state)."""
+    ctx = request_context(request, state.resolver)
+    entity_query = _entity_query(request, ctx, state)
+    if not (entity_query.types or entity_query.ids or entity_query.id_pattern):
+        raise BadRequestData("a temporal query needs type, id or idPattern")
+    query = _temporal_query(request, list(entity_query.attrs))
+    restrict = await _current_state_filter(entity_query, ctx, state)
+    content = await call(
+        state.temporal.query,
+        entity_query.types,
+        entity_query.ids,
+        entity_query.id_pattern,
+        query,
+        ctx,
+        entity_query.limit,
+        entity_query.offset,
+        restrict,
+    )
+    return ngsi_response(request, content, ctx)
+
+
+async def _current_state_filter(entity_query: Any, ctx: Any, state: Any) -> set[str] | None:
+    """With q or a geo-query, only entities whose current state matches are returned."""
+    if entity_query.q is None and entity_query.geo is None:
+        return None
+    entity_query.limit, entity_query.offset = state.max_limit, 0
+    records, _ = await call(state.broker.query, entity_query, ctx.expand)
+    return {record.id for record in records}
+
+
+@router.post("/entities")
+async def temporal_create(request: Request, state: State) -> Response:
+    """Create or add to the history of an entity."""
+    body = await read_body(request, state.max_body_bytes)
+    ctx = state.resolver.resolve(body.context_spec)
+    data = _strip_context(_object(body.data))
+    entity = model.parse_entity(data, ctx, model_now())
+    created = await call(state.temporal.create_or_append, entity.id, entity.types, entity.attrs)
+    headers = {"Location": f"/ngsi-ld/v1/temporal/entities/{entity.id}"}
+    return Response(status_code=201 if created else 204, headers=headers if created else None)
+
+
+@router.post("/entities/{entity_id:path}/attrs", status_code=204)
+async def temporal_append(entity_id: str, request: Request, state: State) -> Response:
+    """Add attribute instances to an entity's history."""
+    model.check_entity_id(entity_id)
+    body = await read_body(request, state.max_body_bytes)
+    ctx = state.resolver.resolve(body.context_spec)
+    data = _strip_context(_object(body.data))
+    attrs = model.parse_fragment(data, ctx, model_now(), allow_null=False)
+    await call(state.temporal.append_attrs, entity_id, attrs)
+    return Response(status_code=204)
+
+
+@router.delete("/entities/{entity_id:path}", status_code=204)
+async def temporal_delete(entity_id: str, state: State) -> Response:
+    """Delete an entity's history."""
+    model.check_entity_id(entity_id)
+    await call(state.temporal.delete, entity_id)
+    return Response(status_code=204)
+
+
+__all__ = ["ngsi_response", "router"]
