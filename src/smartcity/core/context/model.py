@@ -194,13 +194,11 @@ def _to_normalized(raw: object) -> dict[str, Any]:
             return raw
         if declared in GEOJSON_TYPES and "coordinates" in raw:
             return {"type": "GeoProperty", "value": raw}
+        if declared is not None:
+            raise BadRequestData(f"unknown attribute type {declared!r}")
         for key, kind in _CONCISE_KEYS.items():
             if key in raw:
                 return {"type": kind, **raw}
-        if declared is not None and not isinstance(declared, str):
-            raise BadRequestData(f"attribute type must be a string: {declared!r}")
-        if isinstance(declared, str) and declared not in VALUE_KEYS:
-            raise BadRequestData(f"unknown attribute type {declared!r}")
     return {"type": "Property", "value": raw}
 
 
