@@ -104,7 +104,9 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code == 404:
-            return _problem_response(ResourceNotFound(f"no such resource: {request.url.path}"), request)
+            return _problem_response(
+                ResourceNotFound(f"no such resource: {request.url.path}"), request
+            )
         if exc.status_code == 405:
             error = OperationNotSupported(f"{request.method} is not supported on this resource")
             error.status = 405

@@ -97,7 +97,8 @@ def _configure_sqlite(engine: Engine, begin: str) -> None:
         dbapi_conn.isolation_level = None
         cursor = dbapi_conn.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        # NORMAL is durable across application crashes in WAL mode; FULL only adds power-loss safety.
+        # NORMAL is durable across application crashes in WAL mode;
+        # FULL only adds safety against power loss, at a large write cost.
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")

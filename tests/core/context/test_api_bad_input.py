@@ -13,7 +13,10 @@ ENTITY = {
     "id": "urn:ngsi-ld:WaterQualityObserved:hau-river",
     "type": "WaterQualityObserved",
     "pH": {"type": "Property", "value": 7.1},
-    "location": {"type": "GeoProperty", "value": {"type": "Point", "coordinates": [105.792, 10.042]}},
+    "location": {
+        "type": "GeoProperty",
+        "value": {"type": "Point", "coordinates": [105.792, 10.042]},
+    },
 }
 URL = f"{BASE}/entities/urn:ngsi-ld:WaterQualityObserved:hau-river"
 
@@ -37,24 +40,35 @@ def problem(response: Any, status: int, kind: str) -> dict[str, Any]:
 def unchanged(client: TestClient) -> None:
     """The stored entity is exactly what was created."""
     got = client.get(URL, params={"options": "keyValues"}).json()
-    assert got == {"id": ENTITY["id"], "type": "WaterQualityObserved", "pH": 7.1,
-                   "location": {"type": "Point", "coordinates": [105.792, 10.042]}}
+    assert got == {
+        "id": ENTITY["id"],
+        "type": "WaterQualityObserved",
+        "pH": 7.1,
+        "location": {"type": "Point", "coordinates": [105.792, 10.042]},
+    }
 
 
 def test_malformed_json(stored: TestClient) -> None:
-    response = stored.patch(f"{URL}/attrs", content=b'{"pH": {"value": 7.', headers={"Content-Type": "application/json"})
+    response = stored.patch(
+        f"{URL}/attrs", content=b'{"pH": {"value": 7.', headers={"Content-Type": "application/json"}
+    )
     problem(response, 400, "InvalidRequest")
     unchanged(stored)
 
 
 def test_wrong_content_type(stored: TestClient) -> None:
-    response = stored.post(f"{BASE}/entities", content=b"id=1", headers={"Content-Type": "text/plain"})
+    response = stored.post(
+        f"{BASE}/entities", content=b"id=1", headers={"Content-Type": "text/plain"}
+    )
     problem(response, 415, "UnsupportedMediaType")
 
 
 def test_ld_json_without_context(stored: TestClient) -> None:
-    response = stored.post(f"{BASE}/entities", json={"id": "urn:x:1", "type": "T"},
-                           headers={"Content-Type": "application/ld+json"})
+    response = stored.post(
+        f"{BASE}/entities",
+        json={"id": "urn:x:1", "type": "T"},
+        headers={"Content-Type": "application/ld+json"},
+    )
     problem(response, 400, "BadRequestData")
 
 
@@ -73,7 +87,10 @@ def test_invalid_id_in_path(stored: TestClient) -> None:
 
 
 def test_unreachable_context(stored: TestClient) -> None:
-    link = '<http://127.0.0.1:9/nowhere.jsonld>; rel="http://www.w3.org/ns/json-ld#context"; type="application/ld+json"'
+    link = (
+        '<http://127.0.0.1:9/nowhere.jsonld>; rel="http://www.w3.org/ns/json-ld#context"; '
+        'type="application/ld+json"'
+    )
     response = stored.patch(f"{URL}/attrs", json={"pH": 9}, headers={"Link": link})
     problem(response, 503, "LdContextNotAvailable")
     unchanged(stored)
@@ -81,7 +98,9 @@ def test_unreachable_context(stored: TestClient) -> None:
 
 def test_malformed_context(stored: TestClient) -> None:
     body = {**ENTITY, "id": "urn:ngsi-ld:X:2", "@context": 42}
-    response = stored.post(f"{BASE}/entities", json=body, headers={"Content-Type": "application/ld+json"})
+    response = stored.post(
+        f"{BASE}/entities", json=body, headers={"Content-Type": "application/ld+json"}
+    )
     assert response.status_code in (400, 503)
     assert response.json()["type"].startswith(ERR)
 
@@ -97,7 +116,11 @@ def test_oversize_body(stored: TestClient) -> None:
     [("pH>>7", 3), ("(pH>7", 5), ("pH>7;", 5), ("pH=7", 2), ('name=="open', 6), ("pH>7)", 4)],
 )
 def test_q_syntax_error_names_position(stored: TestClient, q: str, position: int) -> None:
-    body = problem(stored.get(f"{BASE}/entities", params={"type": "WaterQualityObserved", "q": q}), 400, "InvalidRequest")
+    body = problem(
+        stored.get(f"{BASE}/entities", params={"type": "WaterQualityObserved", "q": q}),
+        400,
+        "InvalidRequest",
+    )
     assert "position" in body["detail"] and str(position) in body["detail"]
 
 
@@ -106,30 +129,49 @@ def test_q_syntax_error_names_position(stored: TestClient, q: str, position: int
     [
         {"georel": "near;maxDistance==100", "geometry": "Point", "coordinates": "[200,10]"},
         {"georel": "near;maxDistance==-5", "geometry": "Point", "coordinates": "[105.7,10]"},
-        {"georel": "within", "geometry": "Polygon", "coordinates": "[[[105,10],[106,10],[106,11]]]"},
+        {
+            "georel": "within",
+            "geometry": "Polygon",
+            "coordinates": "[[[105,10],[106,10],[106,11]]]",
+        },
         {"georel": "sideways", "geometry": "Point", "coordinates": "[105.7,10]"},
         {"georel": "within", "geometry": "Point"},
         {"georel": "near;maxDistance==100", "geometry": "Point", "coordinates": "[105.7,"},
     ],
 )
 def test_invalid_geo_query(stored: TestClient, params: dict[str, str]) -> None:
-    problem(stored.get(f"{BASE}/entities", params={"type": "WaterQualityObserved", **params}), 400, "BadRequestData")
+    problem(
+        stored.get(f"{BASE}/entities", params={"type": "WaterQualityObserved", **params}),
+        400,
+        "BadRequestData",
+    )
 
 
 def test_invalid_geometry_in_entity(stored: TestClient) -> None:
     bowtie = {"type": "Polygon", "coordinates": [[[0, 0], [1, 1], [1, 0], [0, 1], [0, 0]]]}
-    response = stored.post(f"{URL}/attrs", json={"location": {"type": "GeoProperty", "value": bowtie}})
+    response = stored.post(
+        f"{URL}/attrs", json={"location": {"type": "GeoProperty", "value": bowtie}}
+    )
     problem(response, 400, "BadRequestData")
     unchanged(stored)
 
 
 @pytest.mark.parametrize("limit", ["1001", "-1", "ten"])
 def test_bad_limit(stored: TestClient, limit: str) -> None:
-    problem(stored.get(f"{BASE}/entities", params={"type": "WaterQualityObserved", "limit": limit}), 400, "BadRequestData")
+    problem(
+        stored.get(f"{BASE}/entities", params={"type": "WaterQualityObserved", "limit": limit}),
+        400,
+        "BadRequestData",
+    )
 
 
 def test_limit_1000_is_allowed(stored: TestClient) -> None:
-    assert stored.get(f"{BASE}/entities", params={"type": "WaterQualityObserved", "limit": 1000}).status_code == 200
+    assert (
+        stored.get(
+            f"{BASE}/entities", params={"type": "WaterQualityObserved", "limit": 1000}
+        ).status_code
+        == 200
+    )
 
 
 @pytest.mark.parametrize(

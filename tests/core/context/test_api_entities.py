@@ -12,13 +12,23 @@ CORE = "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-v1.8.jsonld"
 LD = {"Content-Type": "application/ld+json"}
 
 
-def air(entity_id: str = "urn:ngsi-ld:AirQualityObserved:ninh-kieu", pm25: float = 28.4) -> dict[str, Any]:
+def air(
+    entity_id: str = "urn:ngsi-ld:AirQualityObserved:ninh-kieu", pm25: float = 28.4
+) -> dict[str, Any]:
     """An AirQualityObserved at Ninh Kiều wharf, normalized."""
     return {
         "id": entity_id,
         "type": "AirQualityObserved",
-        "pm25": {"type": "Property", "value": pm25, "unitCode": "GQ", "observedAt": "2026-11-01T07:00:00Z"},
-        "location": {"type": "GeoProperty", "value": {"type": "Point", "coordinates": [105.788, 10.034]}},
+        "pm25": {
+            "type": "Property",
+            "value": pm25,
+            "unitCode": "GQ",
+            "observedAt": "2026-11-01T07:00:00Z",
+        },
+        "location": {
+            "type": "GeoProperty",
+            "value": {"type": "Point", "coordinates": [105.788, 10.034]},
+        },
         "refDevice": {"type": "Relationship", "object": "urn:ngsi-ld:Device:aq-01"},
     }
 
@@ -32,7 +42,9 @@ def create(client: TestClient, body: dict[str, Any]) -> None:
 def test_create_retrieve_roundtrip(client: TestClient) -> None:
     response = client.post(f"{BASE}/entities", json=air())
     assert response.status_code == 201
-    assert response.headers["location"] == f"{BASE}/entities/urn:ngsi-ld:AirQualityObserved:ninh-kieu"
+    assert (
+        response.headers["location"] == f"{BASE}/entities/urn:ngsi-ld:AirQualityObserved:ninh-kieu"
+    )
     got = client.get(f"{BASE}/entities/urn:ngsi-ld:AirQualityObserved:ninh-kieu").json()
     assert got["type"] == "AirQualityObserved"
     assert got["pm25"] == {
@@ -63,7 +75,13 @@ def test_user_context_in_body_expands_and_compacts(client: TestClient) -> None:
         "id": "urn:ngsi-ld:Sensor:1",
         "type": "Sensor",
         "temp": {"type": "Property", "value": 30},
-        "@context": [{"temp": "https://smartdatamodels.org/temperature", "Sensor": "https://example.org/Sensor"}, CORE],
+        "@context": [
+            {
+                "temp": "https://smartdatamodels.org/temperature",
+                "Sensor": "https://example.org/Sensor",
+            },
+            CORE,
+        ],
     }
     assert client.post(f"{BASE}/entities", content=_dumps(body), headers=LD).status_code == 201
     # Without the user context the terms come back as full IRIs.
@@ -107,7 +125,10 @@ def test_sysattrs_language_property_and_datasets(client: TestClient) -> None:
         {
             "id": "urn:ngsi-ld:PointOfInterest:wharf",
             "type": "PointOfInterest",
-            "name": {"type": "LanguageProperty", "languageMap": {"vi": "Bến Ninh Kiều", "en": "Ninh Kieu wharf"}},
+            "name": {
+                "type": "LanguageProperty",
+                "languageMap": {"vi": "Bến Ninh Kiều", "en": "Ninh Kieu wharf"},
+            },
             "visitors": [
                 {"type": "Property", "value": 100},
                 {"type": "Property", "value": 80, "datasetId": "urn:ngsi-ld:Dataset:camera"},
@@ -127,7 +148,11 @@ def test_pick_omit_attrs(client: TestClient) -> None:
     url = f"{BASE}/entities/urn:ngsi-ld:AirQualityObserved:ninh-kieu"
     assert set(client.get(url, params={"attrs": "pm25"}).json()) == {"id", "type", "pm25"}
     assert set(client.get(url, params={"pick": "id,pm25"}).json()) == {"id", "pm25"}
-    assert set(client.get(url, params={"omit": "type,location"}).json()) == {"id", "pm25", "refDevice"}
+    assert set(client.get(url, params={"omit": "type,location"}).json()) == {
+        "id",
+        "pm25",
+        "refDevice",
+    }
 
 
 def test_duplicate_create_is_409(client: TestClient) -> None:
@@ -147,7 +172,9 @@ def test_append_no_overwrite_and_update(client: TestClient) -> None:
     assert client.post(url, json={"pm25": 30.1}).status_code == 204
     patch = client.patch(url, json={"pm25": 31.5, "o3": 60})
     assert patch.status_code == 207 and patch.json()["notUpdated"][0]["attributeName"] == "o3"
-    got = client.get(f"{BASE}/entities/urn:ngsi-ld:AirQualityObserved:ninh-kieu", params={"options": "keyValues"}).json()
+    got = client.get(
+        f"{BASE}/entities/urn:ngsi-ld:AirQualityObserved:ninh-kieu", params={"options": "keyValues"}
+    ).json()
     assert got["pm25"] == 31.5 and got["pm10"] == 51 and "o3" not in got
 
 
@@ -187,13 +214,20 @@ def test_batch_operations(client: TestClient) -> None:
     entities = [air(f"urn:ngsi-ld:AirQualityObserved:{i}", pm25=i) for i in range(5)]
     response = client.post(f"{BASE}/entityOperations/create", json=entities)
     assert response.status_code == 201 and len(response.json()) == 5
-    again = client.post(f"{BASE}/entityOperations/create", json=[*entities[:1], air("urn:ngsi-ld:AirQualityObserved:new")])
+    again = client.post(
+        f"{BASE}/entityOperations/create",
+        json=[*entities[:1], air("urn:ngsi-ld:AirQualityObserved:new")],
+    )
     assert again.status_code == 207
     assert again.json()["success"] == ["urn:ngsi-ld:AirQualityObserved:new"]
     assert again.json()["errors"][0]["entityId"] == "urn:ngsi-ld:AirQualityObserved:0"
-    upsert = client.post(f"{BASE}/entityOperations/upsert", json=[air("urn:ngsi-ld:AirQualityObserved:0", 50)])
+    upsert = client.post(
+        f"{BASE}/entityOperations/upsert", json=[air("urn:ngsi-ld:AirQualityObserved:0", 50)]
+    )
     assert upsert.status_code == 204
-    created = client.post(f"{BASE}/entityOperations/upsert", json=[air("urn:ngsi-ld:AirQualityObserved:9", 5)])
+    created = client.post(
+        f"{BASE}/entityOperations/upsert", json=[air("urn:ngsi-ld:AirQualityObserved:9", 5)]
+    )
     assert created.status_code == 201 and created.json() == ["urn:ngsi-ld:AirQualityObserved:9"]
     update = client.post(
         f"{BASE}/entityOperations/update",
@@ -202,12 +236,21 @@ def test_batch_operations(client: TestClient) -> None:
     assert update.status_code == 204
     missing = client.post(
         f"{BASE}/entityOperations/update",
-        json=[{"id": "urn:ngsi-ld:AirQualityObserved:nope", "type": "AirQualityObserved", "o3": 70}],
+        json=[
+            {"id": "urn:ngsi-ld:AirQualityObserved:nope", "type": "AirQualityObserved", "o3": 70}
+        ],
     )
     assert missing.status_code == 207 and missing.json()["errors"][0]["error"]["status"] == 404
-    deleted = client.post(f"{BASE}/entityOperations/delete", json=["urn:ngsi-ld:AirQualityObserved:2", "urn:ngsi-ld:X:none"])
-    assert deleted.status_code == 207 and deleted.json()["success"] == ["urn:ngsi-ld:AirQualityObserved:2"]
-    count = client.get(f"{BASE}/entities", params={"type": "AirQualityObserved", "count": "true", "limit": 0})
+    deleted = client.post(
+        f"{BASE}/entityOperations/delete",
+        json=["urn:ngsi-ld:AirQualityObserved:2", "urn:ngsi-ld:X:none"],
+    )
+    assert deleted.status_code == 207 and deleted.json()["success"] == [
+        "urn:ngsi-ld:AirQualityObserved:2"
+    ]
+    count = client.get(
+        f"{BASE}/entities", params={"type": "AirQualityObserved", "count": "true", "limit": 0}
+    )
     assert count.headers["NGSILD-Results-Count"] == "6"
 
 
@@ -221,9 +264,18 @@ def test_batch_with_one_invalid_entity_keeps_the_others(client: TestClient) -> N
 
 def test_upsert_update_mode_appends(client: TestClient) -> None:
     create(client, air())
-    body = [{"id": "urn:ngsi-ld:AirQualityObserved:ninh-kieu", "type": "AirQualityObserved", "o3": 44}]
-    assert client.post(f"{BASE}/entityOperations/upsert", params={"options": "update"}, json=body).status_code == 204
-    kv = client.get(f"{BASE}/entities/urn:ngsi-ld:AirQualityObserved:ninh-kieu", params={"options": "keyValues"}).json()
+    body = [
+        {"id": "urn:ngsi-ld:AirQualityObserved:ninh-kieu", "type": "AirQualityObserved", "o3": 44}
+    ]
+    assert (
+        client.post(
+            f"{BASE}/entityOperations/upsert", params={"options": "update"}, json=body
+        ).status_code
+        == 204
+    )
+    kv = client.get(
+        f"{BASE}/entities/urn:ngsi-ld:AirQualityObserved:ninh-kieu", params={"options": "keyValues"}
+    ).json()
     assert kv["o3"] == 44 and kv["pm25"] == 28.4
 
 
@@ -243,7 +295,9 @@ def test_concurrent_patches_lose_nothing(client: TestClient) -> None:
     for thread in threads:
         thread.join()
     assert errors == []
-    kv = client.get(f"{BASE}/entities/urn:ngsi-ld:Counter:1", params={"options": "keyValues"}).json()
+    kv = client.get(
+        f"{BASE}/entities/urn:ngsi-ld:Counter:1", params={"options": "keyValues"}
+    ).json()
     assert {k: v for k, v in kv.items() if k.startswith("a")} == {f"a{i}": i for i in range(16)}
 
 
@@ -255,7 +309,11 @@ def test_discovery(client: TestClient) -> None:
     assert sorted(types["typeList"]) == ["AirQualityObserved", "Streetlight"]
     info = client.get(f"{BASE}/types/AirQualityObserved").json()
     assert info["entityCount"] == 1
-    assert {a["attributeName"] for a in info["attributeDetails"]} == {"pm25", "location", "refDevice"}
+    assert {a["attributeName"] for a in info["attributeDetails"]} == {
+        "pm25",
+        "location",
+        "refDevice",
+    }
     assert client.get(f"{BASE}/types/Nope").status_code == 404
     attrs = client.get(f"{BASE}/attributes").json()
     assert "dimmingLevel" in attrs["attributeList"]
@@ -267,7 +325,11 @@ def test_discovery(client: TestClient) -> None:
 
 def test_geojson_representation(client: TestClient) -> None:
     create(client, air())
-    response = client.get(f"{BASE}/entities", params={"type": "AirQualityObserved"}, headers={"Accept": "application/geo+json"})
+    response = client.get(
+        f"{BASE}/entities",
+        params={"type": "AirQualityObserved"},
+        headers={"Accept": "application/geo+json"},
+    )
     assert response.headers["content-type"].startswith("application/geo+json")
     feature = response.json()["features"][0]
     assert feature["geometry"] == {"type": "Point", "coordinates": [105.788, 10.034]}

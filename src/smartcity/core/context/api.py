@@ -183,7 +183,9 @@ async def retrieve_entity(entity_id: str, request: Request, state: State) -> Res
 
 
 @router.delete("/entities/{entity_id:path}/attrs/{attr_id}", status_code=204)
-async def delete_attribute(entity_id: str, attr_id: str, request: Request, state: State) -> Response:
+async def delete_attribute(
+    entity_id: str, attr_id: str, request: Request, state: State
+) -> Response:
     """Delete an attribute (one datasetId, or all instances with deleteAll=true)."""
     model.check_entity_id(entity_id)
     ctx = request_context(request, state.resolver)
@@ -356,7 +358,8 @@ def model_now() -> int:
 def _batch_items(body: Body, resolver: ContextResolver) -> list[model.EntityInput | NgsiLdError]:
     if not isinstance(body.data, list):
         raise BadRequestData("a batch operation takes a JSON array of entities")
-    now, items = model_now(), []
+    now = model_now()
+    items: list[model.EntityInput | NgsiLdError] = []
     for item in body.data:
         try:
             ctx = entity_context(item, body, resolver)
@@ -375,7 +378,8 @@ def _batch_response(result: BatchResult, ok_status: int, ok_body: Any = None) ->
         content = {
             "success": result.success,
             "errors": [
-                {"entityId": entity_id, "error": _problem(error)} for entity_id, error in result.errors
+                {"entityId": entity_id, "error": _problem(error)}
+                for entity_id, error in result.errors
             ],
         }
         return Response(orjson.dumps(content), status_code=207, media_type="application/json")
@@ -546,7 +550,9 @@ async def list_attributes(request: Request, state: State) -> Response:
             "attributeList": sorted(ctx.compact(a) for a in by_attr),
         }
         return ngsi_response(request, content, ctx)
-    content = [_attribute_info(attr, types, counts[attr], ctx) for attr, types in sorted(by_attr.items())]
+    content = [
+        _attribute_info(attr, types, counts[attr], ctx) for attr, types in sorted(by_attr.items())
+    ]
     return ngsi_response(request, content, ctx)
 
 

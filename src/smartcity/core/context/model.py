@@ -51,9 +51,9 @@ _FORBIDDEN_NAME = re.compile(r"[\s<>\"'=;()\[\]&?]")
 class TermMapper(Protocol):
     """What the model needs from a JSON-LD context."""
 
-    def expand(self, term: str) -> str: ...  # noqa: D102
+    def expand(self, term: str) -> str: ...
 
-    def compact(self, iri: str) -> str: ...  # noqa: D102
+    def compact(self, iri: str) -> str: ...
 
 
 def is_uri(value: object) -> bool:

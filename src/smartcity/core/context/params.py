@@ -178,7 +178,9 @@ def _format_from_options(opts: set[str]) -> str:
 def _selected_attrs(request: Request, ctx: ActiveContext) -> frozenset[str] | None:
     """Attributes to show: `attrs` (or `pick`) minus `omit`; None = all."""
     reserved = {"id", "type"}
-    attrs = csv_param(request, "attrs") or [n for n in csv_param(request, "pick") if n not in reserved]
+    attrs = csv_param(request, "attrs") or [
+        n for n in csv_param(request, "pick") if n not in reserved
+    ]
     omit = [n for n in csv_param(request, "omit") if n not in reserved]
     if request.query_params.get("pick") is not None and not attrs:
         return frozenset()

@@ -56,7 +56,7 @@ class EntityRecord:
     bbox: Bbox | None = None
 
     @classmethod
-    def from_row(cls, row: Row[Any]) -> EntityRecord:
+    def from_row(cls, row: Row[Any, Any, Any, Any, Any, Any, Any]) -> EntityRecord:
         """Build a record from a row of ENTITY_COLUMNS."""
         return cls(
             id=row.id,
@@ -189,7 +189,7 @@ def _filter_clause(conn: Connection, flt: EntityFilter) -> ColumnElement[bool]:
 def _type_clause(dialect: str, types: Sequence[str]) -> ColumnElement[bool]:
     primary = entities.c.type.in_(list(types))
     if dialect == "postgresql":
-        extra = entities.c.extra_types.op("?|")(array(list(types)))
+        extra: ColumnElement[bool] = entities.c.extra_types.op("?|")(array(list(types)))
     else:
         each = func.json_each(entities.c.extra_types).table_valued("value")
         extra = exists(select(literal(1)).select_from(each).where(each.c.value.in_(list(types))))
@@ -199,7 +199,8 @@ def _type_clause(dialect: str, types: Sequence[str]) -> ColumnElement[bool]:
 def attr_exists(dialect: str, iri: str) -> ColumnElement[bool]:
     """SQL test that the entity has attribute `iri`."""
     if dialect == "postgresql":
-        return entities.c.attrs.cast(JSONB).has_key(iri)
+        has_key: ColumnElement[bool] = entities.c.attrs.cast(JSONB).has_key(iri)
+        return has_key
     return func.json_type(entities.c.attrs, json_path(iri)).is_not(None)
 
 

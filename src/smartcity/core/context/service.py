@@ -13,8 +13,9 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from . import model, qlang, repository
 from smartcity.core.db import Database
+
+from . import model, qlang, repository
 from .errors import AlreadyExists, BadRequestData, NgsiLdError, ResourceNotFound
 from .geo import GeoQuery
 from .model import Attrs, EntityInput
@@ -238,7 +239,7 @@ class ContextBroker:
                 if record is None:
                     result.errors.append((item.id, ResourceNotFound(f"entity {item.id} not found")))
                     continue
-                outcome, written = _append(record.attrs, item.attrs, no_overwrite)
+                _, written = _append(record.attrs, item.attrs, no_overwrite)
                 record.modified_at = now
                 history += history_rows(record, written, now)
                 result.success.append(item.id)
@@ -269,7 +270,9 @@ class ContextBroker:
             flt = self._filter(conn, query, expand)
             if query.geo is not None:
                 return _geo_page(conn, flt, query)
-            page = repository.query_page(conn, flt, query.limit, query.offset) if query.limit else []
+            page = (
+                repository.query_page(conn, flt, query.limit, query.offset) if query.limit else []
+            )
             total = repository.count_entities(conn, flt) if query.count else None
         return page, total
 
@@ -368,7 +371,7 @@ def _refresh_bboxes(records: Iterable[EntityRecord]) -> None:
 
 
 def _append(current: Attrs, attrs: Attrs, no_overwrite: bool) -> tuple[UpdateResult, Attrs]:
-    outcome, written = UpdateResult(), {}
+    outcome, written = UpdateResult(), Attrs()
     for iri, instances in attrs.items():
         target = current.setdefault(iri, [])
         kept = []
@@ -388,7 +391,7 @@ def _append(current: Attrs, attrs: Attrs, no_overwrite: bool) -> tuple[UpdateRes
 
 
 def _update_existing(current: Attrs, attrs: Attrs) -> tuple[UpdateResult, Attrs]:
-    outcome, written = UpdateResult(), {}
+    outcome, written = UpdateResult(), Attrs()
     for iri, instances in attrs.items():
         target = current.get(iri)
         kept = []
@@ -405,7 +408,7 @@ def _update_existing(current: Attrs, attrs: Attrs) -> tuple[UpdateResult, Attrs]
 
 
 def _merge(current: Attrs, attrs: Attrs) -> tuple[UpdateResult, Attrs]:
-    outcome, written = UpdateResult(), {}
+    outcome, written = UpdateResult(), Attrs()
     for iri, instances in attrs.items():
         target = current.setdefault(iri, [])
         for inst in instances:
