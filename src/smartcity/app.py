@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from smartcity import __version__
 from smartcity.config import Settings, get_settings
@@ -66,6 +67,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         max_limit=settings.query_max_limit,
     )
     _install_error_handlers(app)
+    app.add_middleware(StripTrailingSlash)
     app.include_router(ngsi_api.router)
     app.include_router(temporal_api.router)
     _mount_domains(app)
@@ -76,6 +78,22 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         return {"status": "ok", "version": __version__, "backend": db.dialect}
 
     return app
+
+
+class StripTrailingSlash:
+    """Serve `/ngsi-ld/v1/entities/` as `/ngsi-ld/v1/entities` (ngsildclient adds the slash).
+
+    Without this, `/entities/` matches `/entities/{id}` with an empty id and POST gets 405.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] == "http" and path.startswith("/ngsi-ld/") and path.endswith("/"):
+            scope = {**scope, "path": path.rstrip("/")}
+        await self.app(scope, receive, send)
 
 
 def _mount_domains(app: FastAPI) -> None:

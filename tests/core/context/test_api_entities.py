@@ -344,3 +344,9 @@ def _dumps(value: Any) -> bytes:
     import orjson
 
     return orjson.dumps(value)
+
+
+def test_trailing_slash_is_accepted(client: TestClient) -> None:
+    # ngsildclient posts to /entities/ (with the slash).
+    assert client.post(f"{BASE}/entities/", json=air()).status_code == 201
+    assert len(client.get(f"{BASE}/entities/", params={"type": "AirQualityObserved"}).json()) == 1

@@ -11,6 +11,7 @@ from sqlalchemy import (
     Connection,
     Integer,
     Row,
+    Text,
     and_,
     bindparam,
     column,
@@ -421,23 +422,28 @@ def read_history(
 
 
 def aggregate_history(
-    conn: Connection, flt: HistoryFilter, origin_us: int, period_us: int
+    conn: Connection,
+    flt: HistoryFilter,
+    origin_us: int,
+    period_us: int,
+    *,
+    distinct: bool = True,
 ) -> list[Row[Any]]:
-    """Per entity, attribute and period bucket: count, distinct, sum, min, max, sum of squares."""
+    """Per entity, attribute and period bucket: count, distinct, sum, min, max, sum of squares.
+
+    `distinct=False` skips the distinct count (JSON parsing of every row; `distinct` is 0).
+    """
     # Integer floor division: the same bucket numbers on both backends.
     bucket = ((attr_history.c.observed_at - origin_us) // period_us).label("bucket")
-    if conn.dialect.name == "postgresql":
-        raw_value: ColumnElement[Any] = attr_history.c.instance.cast(JSONB)["value"]
-    else:
-        raw_value = func.json_extract(attr_history.c.instance, "$.value")
     num = attr_history.c.value_num
+    entity_col, attr_col = _aggregate_keys(flt)
     stmt = (
         select(
-            attr_history.c.entity_id,
-            attr_history.c.attr,
+            entity_col,
+            attr_col,
             bucket,
             func.count().label("total"),
-            func.count(raw_value.distinct()).label("distinct"),
+            _distinct_count(conn.dialect.name, distinct),
             func.count(num).label("n"),
             func.sum(num).label("sum"),
             func.min(num).label("min"),
@@ -445,10 +451,40 @@ def aggregate_history(
             func.sum(num * num).label("sumsq"),
         )
         .where(*_history_where(flt))
-        .group_by(attr_history.c.entity_id, attr_history.c.attr, bucket)
-        .order_by(attr_history.c.entity_id, attr_history.c.attr, bucket)
+        .group_by(*_group_keys(entity_col, attr_col), bucket)
+        .order_by(*_group_keys(entity_col, attr_col), bucket)
     )
     return list(conn.execute(stmt))
+
+
+def _aggregate_keys(flt: HistoryFilter) -> tuple[ColumnElement[Any], ColumnElement[Any]]:
+    """Entity and attribute columns; constants when the filter names just one of each."""
+    if len(flt.entity_ids) == 1 and len(flt.attrs) == 1:
+        # Grouping by the bucket alone spares the sort of long text keys (about 2x faster).
+        entity_id = literal(flt.entity_ids[0], Text).label("entity_id")
+        attr = literal(flt.attrs[0], Text).label("attr")
+        return entity_id, attr
+    return attr_history.c.entity_id, attr_history.c.attr
+
+
+def _group_keys(*columns: ColumnElement[Any]) -> list[ColumnElement[Any]]:
+    """The columns that are real table columns (constants need no grouping)."""
+    return [col for col in columns if col is attr_history.c.entity_id or col is attr_history.c.attr]
+
+
+def _distinct_count(dialect: str, wanted: bool) -> ColumnElement[Any]:
+    """COUNT(DISTINCT value member), or 0 when not wanted."""
+    if not wanted:
+        return literal(0, Integer).label("distinct")
+    # distinctCount counts the value member of every attribute type, not only `value`.
+    keys = ("value", "object", "languageMap", "json", "vocab", "valueList", "objectList")
+    if dialect == "postgresql":
+        doc = attr_history.c.instance.cast(JSONB)
+        raw_value: ColumnElement[Any] = func.coalesce(*(doc[key] for key in keys))
+    else:
+        paths = (func.json_extract(attr_history.c.instance, "$." + key) for key in keys)
+        raw_value = func.coalesce(*paths)
+    return func.count(raw_value.distinct()).label("distinct")
 
 
 def history_entity_ids(

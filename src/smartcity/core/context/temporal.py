@@ -387,18 +387,24 @@ class TemporalService:
             end = flt.end_us if flt.end_us is not None else max(now_us(), origin)
             rows = repository.aggregate_history(conn, flt, origin, _ONE_BUCKET_US)
             return [Period(origin, end, Stats.from_row(row)) for row in rows]
-        self._check_period_count(flt, origin, query)
+        self._check_period_count(conn, flt, origin, query)
         if query.aggr_period_months:
             return _calendar_periods(conn, flt, origin, query)
         period = query.aggr_period_us or _ONE_BUCKET_US
         rows = repository.aggregate_history(conn, flt, origin, period)
         return [_fixed_period(row, origin, period, flt.end_us) for row in rows]
 
-    def _check_period_count(self, flt: HistoryFilter, origin: int, query: TemporalQuery) -> None:
-        """TooManyResults when the window holds more periods than max_instances."""
-        end = flt.end_us if flt.end_us is not None else now_us()
-        length = query.aggr_period_months * 28 * _DAY_US + (query.aggr_period_us or 0)
-        if (end - origin - 1) // length + 1 > self.max_instances:
+    def _check_period_count(
+        self, conn: Connection, flt: HistoryFilter, origin: int, query: TemporalQuery
+    ) -> None:
+        """TooManyResults when the attribute has data beyond max_instances periods."""
+        try:
+            limit = _boundary(origin, query, self.max_instances)
+        except (OverflowError, ValueError):  # beyond year 9999: no history gets there
+            return
+        if flt.end_us is not None and flt.end_us <= limit:
+            return
+        if repository.read_history(conn, replace(flt, start_us=limit), limit=1):
             raise TooManyResults(
                 f"more than {self.max_instances} aggregation periods: "
                 "ask for a longer aggrPeriodDuration or a shorter time range"
@@ -474,8 +480,7 @@ def _calendar_periods(
     for row in rows:
         instant = origin + int(row.bucket) * fine
         while bounds[-1] <= instant:
-            step = len(bounds)
-            bounds.append(add_months_us(origin, step * query.aggr_period_months) + step * micros)
+            bounds.append(_boundary(origin, query, len(bounds)))
         index = bisect.bisect_right(bounds, instant) - 1
         stats = Stats.from_row(row)
         merged[index] = merged[index].merge(stats) if index in merged else stats
@@ -483,6 +488,12 @@ def _calendar_periods(
     if "distinctCount" in query.aggr_methods:
         periods = [_recount_distinct(conn, flt, period) for period in periods]
     return periods
+
+
+def _boundary(origin: int, query: TemporalQuery, index: int) -> int:
+    """Where aggregation period number `index` starts."""
+    months = add_months_us(origin, index * query.aggr_period_months)
+    return months + index * (query.aggr_period_us or 0)
 
 
 def _clip(period: Period, end: int | None) -> Period:

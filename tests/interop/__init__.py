@@ -1,0 +1,1 @@
+"""Interoperability tests: third-party NGSI-LD clients against the real platform server."""

@@ -1,0 +1,217 @@
+"""Interoperability: ngsildclient (a third-party NGSI-LD client) against the real server.
+
+The platform is started as a subprocess (`smartcity run`) on SQLite and on PostgreSQL, and
+`ngsildclient_script.py` drives it from the separate `.venv-ngsildclient` environment (the
+client pins old httpx/isodate versions, so it cannot live in the platform's venv).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = Path(__file__).with_name("ngsildclient_script.py")
+SMARTCITY = Path(sys.prefix) / "bin" / "smartcity"  # the venv running pytest: .venv
+NGSILD_PYTHON = ROOT / ".venv-ngsildclient" / "bin" / "python"
+PG_ADMIN_URL = os.environ.get(
+    "SMARTCITY_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+REQUIRE_SERVERS = os.environ.get("SMARTCITY_REQUIRE_SERVERS") == "1"
+
+STARTUP_TIMEOUT_S = 60.0
+SCRIPT_TIMEOUT_S = 180.0
+STOP_TIMEOUT_S = 15.0
+
+
+def missing(what: str) -> None:
+    """Skip loudly on a developer's machine; fail where SMARTCITY_REQUIRE_SERVERS=1 (CI)."""
+    if REQUIRE_SERVERS:
+        pytest.fail(f"SMARTCITY_REQUIRE_SERVERS=1 but {what}")
+    print(f"\n!!! {what}: ngsildclient interoperability test skipped !!!")
+    pytest.skip(what)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _tail(path: Path, chars: int = 6000) -> str:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError as error:
+        return f"(cannot read {path}: {error})"
+    return text[-chars:] or "(empty)"
+
+
+@dataclass
+class Server:
+    """A running `smartcity run` subprocess."""
+
+    host: str
+    port: int
+    backend: str
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+@pytest.fixture
+def ngsild_python() -> Path:
+    if not NGSILD_PYTHON.exists():
+        missing(f"{NGSILD_PYTHON.relative_to(ROOT)} not found (make the ngsildclient venv)")
+    return NGSILD_PYTHON
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one server, dropped afterwards."""
+    name = f"smartcity_interop_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    except sa.exc.OperationalError as error:
+        admin.dispose()
+        missing(f"PostgreSQL not reachable ({error.__class__.__name__}: {error})")
+    url = sa.make_url(PG_ADMIN_URL).set(drivername="postgresql", database=name)
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+@pytest.fixture(
+    params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)],
+)
+def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
+    """The real platform server in a subprocess, always stopped afterwards."""
+    backend: str = request.param
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    port = free_port()
+    command = [
+        str(SMARTCITY),
+        "run",
+        "--no-demo",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--data-dir",
+        str(data_dir),
+    ]
+    if backend == "postgresql":
+        command += ["--database-url", request.getfixturevalue("postgres_url")]
+    # Only the command line configures this server: no SMARTCITY_* from the environment, and
+    # tmp_path as working directory so that no stray .env is read.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SMARTCITY_")}
+    env["PYTHONUNBUFFERED"] = "1"
+    log = tmp_path / "server.log"
+    with log.open("wb") as log_file:
+        process = subprocess.Popen(
+            command,
+            cwd=tmp_path,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        running = Server("127.0.0.1", port, backend, log)
+        _wait_healthy(process, running)
+        yield running
+    finally:
+        _stop(process)
+
+
+def _wait_healthy(process: subprocess.Popen[bytes], server: Server) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    last_error = "no attempt"
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(
+                f"server exited with {process.returncode} before answering /healthz\n"
+                f"--- server log ---\n{_tail(server.log)}"
+            )
+        try:
+            response = httpx.get(f"{server.url}/healthz", timeout=2.0)
+            if response.status_code == 200:
+                backend = response.json().get("backend")
+                assert backend == server.backend, (
+                    f"server runs on {backend!r}, not {server.backend}"
+                )
+                return
+            last_error = f"HTTP {response.status_code}: {response.text[:200]}"
+        except httpx.HTTPError as error:
+            last_error = f"{error.__class__.__name__}: {error}"
+        time.sleep(0.2)
+    pytest.fail(
+        f"server not healthy after {STARTUP_TIMEOUT_S:.0f}s ({last_error})\n"
+        f"--- server log ---\n{_tail(server.log)}"
+    )
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=STOP_TIMEOUT_S)
+
+
+@pytest.mark.server
+def test_ngsildclient_round_trip(ngsild_python: Path, server: Server) -> None:
+    """Create, read, query, count, update, upsert and delete with ngsildclient."""
+    env = {k: v for k, v in os.environ.items() if k not in {"PYTHONPATH", "PYTHONHOME"}}
+    env["PYTHONIOENCODING"] = "utf-8"
+    try:
+        result = subprocess.run(
+            [str(ngsild_python), str(SCRIPT), server.host, str(server.port)],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            encoding="utf-8",
+            errors="replace",
+            timeout=SCRIPT_TIMEOUT_S,
+        )
+    except subprocess.TimeoutExpired as error:
+        pytest.fail(
+            f"ngsildclient script still running after {SCRIPT_TIMEOUT_S:.0f}s\n"
+            f"--- stdout ---\n{error.stdout}\n--- stderr ---\n{error.stderr}\n"
+            f"--- server log ---\n{_tail(server.log)}"
+        )
+    report = (
+        f"ngsildclient script exited with {result.returncode} ({server.backend})\n"
+        f"--- stdout ---\n{result.stdout}\n--- stderr ---\n{result.stderr}\n"
+        f"--- server log ---\n{_tail(server.log)}"
+    )
+    assert result.returncode == 0, report
+    lines = result.stdout.strip().splitlines()
+    summary = json.loads(lines[-1]) if lines else {}
+    assert summary.get("ok") is True, report
+    assert "gone" in summary.get("steps_passed", []), report
