@@ -14,6 +14,7 @@ from smartcity.app import create_app
 from smartcity.config import Settings
 from smartcity.core.db import Database, open_database
 from smartcity.core.migrate import upgrade
+from smartcity.core.registry import all_metadata
 
 PG_ADMIN_URL = os.environ.get(
     "SMARTCITY_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -52,8 +53,9 @@ def pg_database_url() -> Iterator[str]:
 
 
 def _truncate_postgres(database: Database) -> None:
+    tables = ", ".join(t.name for md in all_metadata() for t in md.sorted_tables)
     with database.write() as conn:
-        conn.exec_driver_sql("TRUNCATE entities, attr_history RESTART IDENTITY")
+        conn.exec_driver_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -600,3 +600,49 @@ def test_parse_modes() -> None:
 def test_parse_errors(bad: dict[str, Any]) -> None:
     with pytest.raises(BadRequestData):
         params(**bad)
+
+
+def test_aggregation_of_every_attribute_when_none_is_named(temporal: TemporalService) -> None:
+    attrs = {
+        **series("temperature", [(1, at(1)), (3, at(2))]),
+        **series("humidity", [(50, at(1))]),
+    }
+    temporal.create_or_append(SENSOR, [CTX.expand("Sensor")], attrs)
+    query = tq(mode="aggregatedValues", aggr_methods=["avg"], aggr_period_us=DAY)
+    entity = temporal.entity(SENSOR, query, CTX)
+    assert entity["temperature"]["avg"] == [[2, iso(T0), iso(T0 + DAY)]]
+    assert entity["humidity"]["avg"] == [[50, iso(T0), iso(T0 + DAY)]]
+
+
+def test_mixed_calendar_and_fixed_period(temporal: TemporalService, sensor: str) -> None:
+    start = parse_datetime_us("2024-01-01T00:00:00Z")
+    query = {"timerel": "after", "time_at_us": start, "aggr_period_us": DAY}
+    shown = aggregated(temporal, methods=["totalCount"], aggr_period_months=1, **query)
+    assert shown["totalCount"] == [
+        [6, "2024-01-01T00:00:00.000Z", "2024-02-02T00:00:00.000Z"],
+        [4, "2024-02-02T00:00:00.000Z", "2024-03-03T00:00:00.000Z"],
+    ]
+
+
+def test_period_cap_ignores_empty_time(database: Database, sensor: str) -> None:
+    capped = TemporalService(database, max_instances=5)
+    query = tq(mode="aggregatedValues", aggr_methods=["sum"], aggr_period_us=DAY)
+    assert len(capped.entity(sensor, query, CTX)["temperature"]["sum"]) == 5
+
+
+def test_temporal_values_per_dataset(temporal: TemporalService) -> None:
+    iri = CTX.expand("temperature")
+    bodies = [prop(1, at(1)), {**prop(2, at(2)), "datasetId": "urn:ngsi-ld:Dataset:b"}]
+    attrs = {iri: [model.parse_instance("t", body, CTX, now_us()) for body in bodies]}
+    temporal.create_or_append(SENSOR, [CTX.expand("Sensor")], attrs)
+    shown = temporal.entity(SENSOR, tq(mode="temporalValues"), CTX)["temperature"]
+    assert shown == [
+        {"type": "Property", "values": [[1, iso(at(1))]]},
+        {"type": "Property", "values": [[2, iso(at(2))]], "datasetId": "urn:ngsi-ld:Dataset:b"},
+    ]
+
+
+def test_query_aggregates_each_entity(temporal: TemporalService, three_entities: None) -> None:
+    query = tq(mode="aggregatedValues", aggr_methods=["sum"])
+    found = temporal.query([BASE + "Sensor"], (), None, query, CTX, 10, 0)
+    assert [entity["temperature"]["sum"][0][0] for entity in found] == [6, 9]

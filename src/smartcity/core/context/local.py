@@ -66,7 +66,9 @@ class LocalContextClient:
         """Write history instances directly (each with observedAt); return how many."""
         now = now_us()
         attrs = {
-            self.ctx.expand(name): model.parse_attribute(name, instances, self.ctx, now)
+            self.ctx.expand(name): model.parse_attribute(
+                name, instances, self.ctx, now, temporal=True
+            )
             for name, instances in attributes.items()
         }
         record = repository.EntityRecord(

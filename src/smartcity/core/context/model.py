@@ -92,15 +92,22 @@ class EntityInput:
 
 
 def parse_entity(
-    body: object, ctx: TermMapper, now: int, *, require_type: bool = True
+    body: object, ctx: TermMapper, now: int, *, require_type: bool = True, temporal: bool = False
 ) -> EntityInput:
-    """Validate an entity payload (normalized or concise) and expand it with `ctx`."""
+    """Validate an entity payload (normalized or concise) and expand it with `ctx`.
+
+    `temporal`: a temporal representation, where one attribute has many instances in time.
+    """
     if not isinstance(body, dict):
         raise BadRequestData("an entity must be a JSON object")
     entity_id = check_entity_id(body.get("id", body.get("@id")))
     types = parse_types(body.get("type", body.get("@type")), ctx, required=require_type)
     attrs = parse_fragment(
-        {k: v for k, v in body.items() if k not in RESERVED_NAMES}, ctx, now, allow_null=False
+        {k: v for k, v in body.items() if k not in RESERVED_NAMES},
+        ctx,
+        now,
+        allow_null=False,
+        temporal=temporal,
     )
     return EntityInput(id=entity_id, types=types, attrs=attrs)
 
@@ -118,7 +125,12 @@ def parse_types(value: object, ctx: TermMapper, *, required: bool = True) -> lis
 
 
 def parse_fragment(
-    fragment: Mapping[str, object], ctx: TermMapper, now: int, *, allow_null: bool
+    fragment: Mapping[str, object],
+    ctx: TermMapper,
+    now: int,
+    *,
+    allow_null: bool,
+    temporal: bool = False,
 ) -> Attrs:
     """Validate and expand a set of attributes (an entity body less id and type)."""
     attrs: Attrs = {}
@@ -130,17 +142,25 @@ def parse_fragment(
         if name == "scope":
             continue
         iri = ctx.expand(check_name(name))
-        attrs[iri] = parse_attribute(name, raw, ctx, now, allow_null=allow_null)
+        attrs[iri] = parse_attribute(name, raw, ctx, now, allow_null=allow_null, temporal=temporal)
     return attrs
 
 
 def parse_attribute(
-    name: str, raw: object, ctx: TermMapper, now: int, *, allow_null: bool = False
+    name: str,
+    raw: object,
+    ctx: TermMapper,
+    now: int,
+    *,
+    allow_null: bool = False,
+    temporal: bool = False,
 ) -> list[dict[str, Any]]:
     """Turn one attribute (one instance or a list of instances) into stored instances."""
     raw_instances = raw if _is_instance_list(raw) else [raw]
     assert isinstance(raw_instances, list)
     instances = [parse_instance(name, item, ctx, now, allow_null) for item in raw_instances]
+    if temporal:
+        return instances
     dataset_ids = [inst.get("datasetId") for inst in instances]
     if len(set(dataset_ids)) != len(dataset_ids):
         raise BadRequestData(f"attribute {name!r} has two instances with the same datasetId")

@@ -806,3 +806,59 @@ class _Postgres:
     def prefilter(self, attr_iri: str) -> ColumnElement[bool] | None:
         # "attrs ? key" lets a GIN index on attrs narrow the rows before the path test.
         return self.col.op("?")(sa.literal(attr_iri, sa.Text()))
+
+
+# --------------------------------------------------------------------------- attribute index
+# The broker keeps, per entity, the values a positive number or string test on a top-level
+# attribute can match (attr_index). Terms of that shape are answered from its B-tree indexes
+# instead of reading every entity's JSON. Both sides reuse _sources/_candidates, so the index
+# holds exactly what the JSON evaluators look at.
+
+#: Longer strings are not indexed; a marker row (num and txt NULL) sends tests to the JSON.
+INDEXED_STRING_MAX = 256
+IndexEntry: TypeAlias = tuple[str, float | None, str | None]
+
+
+def index_entries(attrs: dict[str, list[dict[str, Any]]]) -> list[IndexEntry]:
+    """(attribute IRI, number, string) rows of the attribute index for stored ``attrs``."""
+    entries: dict[IndexEntry, None] = {}
+    for iri in attrs:
+        path = AttrPath(iri)
+        for kind in ("num", "str"):
+            for keys, mode in _sources(path, kind, _same):
+                for value in _candidates(_lookup(attrs, keys), mode):
+                    entry = _index_entry(iri, kind, value)
+                    if entry is not None:
+                        entries[entry] = None
+    return list(entries)
+
+
+def _same(term: str) -> str:
+    return term
+
+
+def _index_entry(iri: str, kind: Kind, value: Any) -> IndexEntry | None:
+    if kind == "num" and _is_number(value):
+        return (iri, float(value), None)
+    if kind == "str" and isinstance(value, str):
+        return (iri, None, value) if len(value) <= INDEXED_STRING_MAX else (iri, None, None)
+    return None
+
+
+@dataclass(frozen=True)
+class IndexTest:
+    """A positive test the attribute index can answer: kind "num"/"str", op, arguments."""
+
+    kind: str
+    op: str  # ==, >, >=, <, <= or "range"
+    args: tuple[Any, ...]
+
+
+def index_tests(expr: QExpr) -> list[IndexTest] | None:
+    """The index tests equivalent to a leaf term (any may match), or None if it has none."""
+    if not isinstance(expr, Compare | AnyOf | Between) or expr.path.subattrs or expr.path.keys:
+        return None
+    tests, negate = _leaf_tests(expr)
+    if negate or any(test.kind not in ("num", "str") for test in tests):
+        return None
+    return [IndexTest(test.kind, test.op, test.args) for test in tests]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+import operator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,6 +12,7 @@ from sqlalchemy import (
     Connection,
     Integer,
     Row,
+    Select,
     Text,
     and_,
     bindparam,
@@ -29,8 +31,9 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB, array
 from sqlalchemy.exc import IntegrityError
 
+from . import qlang
 from .errors import AlreadyExists
-from .tables import attr_history, entities
+from .tables import attr_history, attr_index, entities
 
 ENTITY_COLUMNS = (
     entities.c.pk,
@@ -233,10 +236,14 @@ def insert_entities(conn: Connection, records: Sequence[EntityRecord]) -> None:
     """Insert new entities; AlreadyExists when an id is taken."""
     if not records:
         return
+    stmt = insert(entities).returning(entities.c.pk, sort_by_parameter_order=True)
     try:
-        conn.execute(insert(entities), [record.values() for record in records])
+        pks = conn.execute(stmt, [record.values() for record in records]).scalars().all()
     except IntegrityError:
         raise AlreadyExists("an entity with this id exists already") from None
+    for record, pk in zip(records, pks, strict=True):
+        record.pk = pk
+    write_index(conn, records, fresh=True)
 
 
 def update_entities(conn: Connection, records: Sequence[EntityRecord]) -> None:
@@ -264,6 +271,83 @@ def update_entities(conn: Connection, records: Sequence[EntityRecord]) -> None:
         values.pop("created_at")
         rows.append(values)
     conn.execute(stmt, rows)
+    write_index(conn, records, fresh=False)
+
+
+def write_index(conn: Connection, records: Sequence[EntityRecord], *, fresh: bool) -> None:
+    """Rewrite the attribute-index rows of these entities (see qlang.index_entries)."""
+    pks = [record.pk for record in records if record.pk is not None]
+    if not fresh:
+        for start in range(0, len(pks), 500):
+            chunk = pks[start : start + 500]
+            conn.execute(delete(attr_index).where(attr_index.c.entity_pk.in_(chunk)))
+    rows = [
+        {"entity_pk": record.pk, "attr": attr, "num": num, "txt": txt}
+        for record in records
+        for attr, num, txt in qlang.index_entries(record.attrs)
+    ]
+    if rows:
+        conn.execute(insert(attr_index), rows)
+
+
+#: A term matching fewer index rows than this is answered from the index; a broader one is
+#: tested on the JSON of the rows scanned, which stops as soon as a page is full.
+SELECTIVE_ROWS = 2000
+
+
+def q_clause(
+    conn: Connection, expr: qlang.QExpr, expand: Callable[[str], str], *, exhaustive: bool
+) -> ColumnElement[bool]:
+    """SQL for a parsed q: index lookups for selective comparisons, JSON paths for the rest.
+
+    `exhaustive` (a count is wanted) always uses the index: every row is visited anyway.
+    """
+    dialect = conn.dialect.name
+    if isinstance(expr, qlang.And | qlang.Or):
+        combine = and_ if isinstance(expr, qlang.And) else or_
+        return combine(
+            *(q_clause(conn, term, expand, exhaustive=exhaustive) for term in expr.terms)
+        )
+    tests = qlang.index_tests(expr)
+    if tests is None:
+        return qlang.compile_q(expr, entities.c.attrs, dialect, expand)
+    iri = expand(expr.path.attr)
+    hits = select(attr_index.c.entity_pk).where(
+        attr_index.c.attr == iri, or_(*(_index_test(test) for test in tests))
+    )
+    if not exhaustive and _index_rows(conn, hits) >= SELECTIVE_ROWS:
+        return qlang.compile_q(expr, entities.c.attrs, dialect, expand)
+    clause: ColumnElement[bool] = entities.c.pk.in_(hits)
+    if any(test.kind == "str" for test in tests):
+        # Strings too long for the index are tested on the JSON, on the entities that have one.
+        long_ones = select(attr_index.c.entity_pk).where(
+            attr_index.c.attr == iri, attr_index.c.num.is_(None), attr_index.c.txt.is_(None)
+        )
+        json_test = qlang.compile_q(expr, entities.c.attrs, dialect, expand)
+        clause = or_(clause, and_(entities.c.pk.in_(long_ones), json_test))
+    return clause
+
+
+def _index_rows(conn: Connection, hits: Select[Any]) -> int:
+    """How many index rows a term matches, counting no further than SELECTIVE_ROWS."""
+    capped = hits.limit(SELECTIVE_ROWS).subquery()
+    return int(conn.execute(select(func.count()).select_from(capped)).scalar_one())
+
+
+def _index_test(test: qlang.IndexTest) -> ColumnElement[bool]:
+    column = attr_index.c.num if test.kind == "num" else attr_index.c.txt
+    if test.op == "range":
+        return column.between(test.args[0], test.args[1])
+    return _INDEX_OPS[test.op](column, test.args[0])
+
+
+_INDEX_OPS: dict[str, Callable[[Any, Any], ColumnElement[bool]]] = {
+    "==": operator.eq,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+}
 
 
 def delete_entities(conn: Connection, entity_ids: Sequence[str]) -> set[str]:
@@ -436,11 +520,10 @@ def aggregate_history(
     # Integer floor division: the same bucket numbers on both backends.
     bucket = ((attr_history.c.observed_at - origin_us) // period_us).label("bucket")
     num = attr_history.c.value_num
-    entity_col, attr_col = _aggregate_keys(flt)
+    keys, group = _aggregate_keys(flt)
     stmt = (
         select(
-            entity_col,
-            attr_col,
+            *keys,
             bucket,
             func.count().label("total"),
             _distinct_count(conn.dialect.name, distinct),
@@ -451,25 +534,23 @@ def aggregate_history(
             func.sum(num * num).label("sumsq"),
         )
         .where(*_history_where(flt))
-        .group_by(*_group_keys(entity_col, attr_col), bucket)
-        .order_by(*_group_keys(entity_col, attr_col), bucket)
+        .group_by(*group, bucket)
+        .order_by(*group, bucket)
     )
     return list(conn.execute(stmt))
 
 
-def _aggregate_keys(flt: HistoryFilter) -> tuple[ColumnElement[Any], ColumnElement[Any]]:
-    """Entity and attribute columns; constants when the filter names just one of each."""
+def _aggregate_keys(
+    flt: HistoryFilter,
+) -> tuple[list[ColumnElement[Any]], list[ColumnElement[Any]]]:
+    """The entity and attribute columns to select, and those to group by."""
     if len(flt.entity_ids) == 1 and len(flt.attrs) == 1:
-        # Grouping by the bucket alone spares the sort of long text keys (about 2x faster).
+        # One entity and attribute: constants, and grouping by the bucket alone spares
+        # SQLite the sort of long text keys (about twice as fast).
         entity_id = literal(flt.entity_ids[0], Text).label("entity_id")
-        attr = literal(flt.attrs[0], Text).label("attr")
-        return entity_id, attr
-    return attr_history.c.entity_id, attr_history.c.attr
-
-
-def _group_keys(*columns: ColumnElement[Any]) -> list[ColumnElement[Any]]:
-    """The columns that are real table columns (constants need no grouping)."""
-    return [col for col in columns if col is attr_history.c.entity_id or col is attr_history.c.attr]
+        return [entity_id, literal(flt.attrs[0], Text).label("attr")], []
+    columns: list[ColumnElement[Any]] = [attr_history.c.entity_id, attr_history.c.attr]
+    return columns, columns
 
 
 def _distinct_count(dialect: str, wanted: bool) -> ColumnElement[Any]:

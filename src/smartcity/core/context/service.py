@@ -20,7 +20,6 @@ from .errors import AlreadyExists, BadRequestData, NgsiLdError, ResourceNotFound
 from .geo import GeoQuery
 from .model import Attrs, EntityInput
 from .repository import EntityFilter, EntityRecord, HistoryRow
-from .tables import entities
 from .times import now_us, parse_datetime_us
 
 
@@ -286,7 +285,7 @@ class ContextBroker:
             has_any_attr=query.attrs,
         )
         if query.q is not None:
-            flt.where.append(qlang.compile_q(query.q, entities.c.attrs, conn.dialect.name, expand))
+            flt.where.append(repository.q_clause(conn, query.q, expand, exhaustive=query.count))
         if query.geo is not None and query.geo.geoproperty == model.LOCATION_IRI:
             flt.bbox = query.geo.candidate_bbox()
         return flt

@@ -7,6 +7,7 @@ from sqlalchemy import (
     BigInteger,
     Column,
     Float,
+    ForeignKey,
     Index,
     Integer,
     MetaData,
@@ -38,6 +39,21 @@ entities = Table(
     Column("loc_maxx", Float, nullable=True),
     Column("loc_maxy", Float, nullable=True),
     Index("ix_entities_type_pk", "type", "pk"),
+)
+
+# What a positive number/string test on a top-level attribute can match (see qlang), one row
+# per value, so selective `q` terms use a B-tree instead of reading every entity's JSON.
+# Strings compare in code-point order on both backends (collation "C" on PostgreSQL).
+attr_index = Table(
+    "attr_index",
+    metadata,
+    Column("entity_pk", BigInteger, ForeignKey("entities.pk", ondelete="CASCADE"), nullable=False),
+    Column("attr", Text, nullable=False),
+    Column("num", Float, nullable=True),
+    Column("txt", Text().with_variant(Text(collation="C"), "postgresql"), nullable=True),
+    Index("ix_attr_index_num", "attr", "num", "entity_pk"),
+    Index("ix_attr_index_txt", "attr", "txt", "entity_pk"),
+    Index("ix_attr_index_entity", "entity_pk"),
 )
 
 # Every attribute change, time-ordered. On PostgreSQL the migration creates it

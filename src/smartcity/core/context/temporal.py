@@ -218,7 +218,7 @@ class Stats:
         )
 
     def merge(self, other: Stats) -> Stats:
-        """Both periods together (distinct is a lower bound; recount it when asked)."""
+        """Both periods together (except distinct, which must be recounted)."""
         return Stats(
             total=self.total + other.total,
             distinct=max(self.distinct, other.distinct),
@@ -286,11 +286,9 @@ class TemporalService:
     ) -> dict[str, Any]:
         """The temporal representation of one entity; ResourceNotFound without history."""
         with self.database.read() as conn:
-            found = repository.history_entity_ids(conn, (), [entity_id], None, 1, 0)
-            if not found:
-                raise ResourceNotFound(f"entity {entity_id} has no temporal history")
+            entity_type = _entity_type(conn, entity_id)
             budget = _Budget(self.max_instances)
-            return self._render(conn, *found[0], query, ctx, sys_attrs, budget)
+            return self._render(conn, entity_id, entity_type, query, ctx, sys_attrs, budget)
 
     def query(
         self,
@@ -334,11 +332,11 @@ class TemporalService:
             for iri, (kind, periods) in self._aggregate(conn, entity_id, query).items():
                 out[ctx.compact(iri)] = _aggregated_attr(kind, periods, query.aggr_methods)
             return out
+        options = RenderOptions(sys_attrs=sys_attrs)
         for iri, rows in self._instances(conn, entity_id, query, budget):
             if query.mode == "temporalValues":
                 out[ctx.compact(iri)] = _temporal_values(rows)
             else:
-                options = RenderOptions(sys_attrs=sys_attrs)
                 out[ctx.compact(iri)] = [_instance(row, ctx, options) for row in rows]
         return out
 
@@ -385,13 +383,13 @@ class TemporalService:
         """The non-empty periods of one attribute, starting at `origin`."""
         if not query.has_period:
             end = flt.end_us if flt.end_us is not None else max(now_us(), origin)
-            rows = repository.aggregate_history(conn, flt, origin, _ONE_BUCKET_US)
+            rows = _buckets(conn, flt, origin, _ONE_BUCKET_US, query)
             return [Period(origin, end, Stats.from_row(row)) for row in rows]
         self._check_period_count(conn, flt, origin, query)
         if query.aggr_period_months:
             return _calendar_periods(conn, flt, origin, query)
         period = query.aggr_period_us or _ONE_BUCKET_US
-        rows = repository.aggregate_history(conn, flt, origin, period)
+        rows = _buckets(conn, flt, origin, period, query)
         return [_fixed_period(row, origin, period, flt.end_us) for row in rows]
 
     def _check_period_count(
@@ -417,7 +415,7 @@ class TemporalService:
         if not entity_types:
             raise BadRequestData("a temporal entity needs a type")
         with self.database.write() as conn:
-            existed = bool(repository.history_entity_ids(conn, (), [entity_id], None, 1, 0))
+            existed = _has_history(conn, entity_id)
             if not existed and not _count_instances(attrs):
                 raise BadRequestData("a new temporal entity needs at least one attribute instance")
             _append(conn, entity_id, entity_types[0], attrs)
@@ -426,10 +424,7 @@ class TemporalService:
     def append_attrs(self, entity_id: str, attrs: Attrs) -> None:
         """Add instances to the history of an entity that has one; ResourceNotFound otherwise."""
         with self.database.write() as conn:
-            found = repository.history_entity_ids(conn, (), [entity_id], None, 1, 0)
-            if not found:
-                raise ResourceNotFound(f"entity {entity_id} has no temporal history")
-            _append(conn, entity_id, found[0][1], attrs)
+            _append(conn, entity_id, _entity_type(conn, entity_id), attrs)
 
     def delete(self, entity_id: str) -> None:
         """Delete the whole history of an entity; ResourceNotFound if it has none."""
@@ -439,6 +434,30 @@ class TemporalService:
 
 
 # --- helpers -------------------------------------------------------------------------------
+
+
+def _has_history(conn: Connection, entity_id: str) -> bool:
+    """True when the entity has at least one history row."""
+    return bool(repository.read_history(conn, HistoryFilter([entity_id]), limit=1))
+
+
+def _entity_type(conn: Connection, entity_id: str) -> str:
+    """The entity's type (current state first: cheaper than scanning its history)."""
+    if not _has_history(conn, entity_id):
+        raise ResourceNotFound(f"entity {entity_id} has no temporal history")
+    current = repository.get_entity(conn, entity_id)
+    if current is not None:
+        return current.types[0]
+    found = repository.history_entity_ids(conn, (), [entity_id], None, 1, 0)
+    return found[0][1]
+
+
+def _buckets(
+    conn: Connection, flt: HistoryFilter, origin: int, period: int, query: TemporalQuery
+) -> list[Row[Any]]:
+    """Fixed-length buckets, counting distinct values only when distinctCount is asked."""
+    distinct = "distinctCount" in query.aggr_methods
+    return repository.aggregate_history(conn, flt, origin, period, distinct=distinct)
 
 
 def _restrict_ids(ids: Sequence[str], allowed: Collection[str] | None) -> list[str] | None:
@@ -452,7 +471,7 @@ def _restrict_ids(ids: Sequence[str], allowed: Collection[str] | None) -> list[s
 
 def _attr_names(conn: Connection, flt: HistoryFilter) -> list[str]:
     """The attributes with history in the window (one aggregate pass over it)."""
-    rows = repository.aggregate_history(conn, flt, _FAR_PAST_US, _ONE_BUCKET_US)
+    rows = repository.aggregate_history(conn, flt, _FAR_PAST_US, _ONE_BUCKET_US, distinct=False)
     return list(dict.fromkeys(str(row.attr) for row in rows))
 
 
@@ -474,7 +493,7 @@ def _calendar_periods(
     """
     micros = query.aggr_period_us or 0
     fine = math.gcd(_DAY_US, micros) if micros else _DAY_US
-    rows = repository.aggregate_history(conn, flt, origin, fine)
+    rows = repository.aggregate_history(conn, flt, origin, fine, distinct=False)
     bounds = [origin]
     merged: dict[int, Stats] = {}
     for row in rows:
@@ -512,10 +531,11 @@ def _recount_distinct(conn: Connection, flt: HistoryFilter, period: Period) -> P
 def _aggregated_attr(kind: str, periods: list[Period], methods: Sequence[str]) -> dict[str, Any]:
     """The aggregated temporal representation of one attribute."""
     out: dict[str, Any] = {"type": kind}
+    labels = [(format_us(period.start), format_us(period.end)) for period in periods]
     for method in methods:
         out[method] = [
-            [period.stats.value(method), format_us(period.start), format_us(period.end)]
-            for period in periods
+            [period.stats.value(method), *label]
+            for period, label in zip(periods, labels, strict=True)
         ]
     return out
 

@@ -81,7 +81,7 @@ async def temporal_create(request: Request, state: State) -> Response:
     body = await read_body(request, state.max_body_bytes)
     ctx = state.resolver.resolve(body.context_spec)
     data = _strip_context(_object(body.data))
-    entity = model.parse_entity(data, ctx, model_now())
+    entity = model.parse_entity(data, ctx, model_now(), temporal=True)
     created = await call(state.temporal.create_or_append, entity.id, entity.types, entity.attrs)
     headers = {"Location": f"/ngsi-ld/v1/temporal/entities/{entity.id}"}
     return Response(status_code=201 if created else 204, headers=headers if created else None)
@@ -94,7 +94,7 @@ async def temporal_append(entity_id: str, request: Request, state: State) -> Res
     body = await read_body(request, state.max_body_bytes)
     ctx = state.resolver.resolve(body.context_spec)
     data = _strip_context(_object(body.data))
-    attrs = model.parse_fragment(data, ctx, model_now(), allow_null=False)
+    attrs = model.parse_fragment(data, ctx, model_now(), allow_null=False, temporal=True)
     await call(state.temporal.append_attrs, entity_id, attrs)
     return Response(status_code=204)
 
