@@ -53,7 +53,7 @@ attr_index = Table(
     Column("txt", Text().with_variant(Text(collation="C"), "postgresql"), nullable=True),
     Index("ix_attr_index_num", "attr", "num", "entity_pk"),
     Index("ix_attr_index_txt", "attr", "txt", "entity_pk"),
-    Index("ix_attr_index_entity", "entity_pk"),
+    Index("ix_attr_index_entity", "entity_pk", "attr", "num"),
 )
 
 # Every attribute change, time-ordered. On PostgreSQL the migration creates it

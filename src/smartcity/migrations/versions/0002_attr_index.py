@@ -32,7 +32,8 @@ def upgrade() -> None:
     )
     op.create_index("ix_attr_index_num", "attr_index", ["attr", "num", "entity_pk"])
     op.create_index("ix_attr_index_txt", "attr_index", ["attr", "txt", "entity_pk"])
-    op.create_index("ix_attr_index_entity", "attr_index", ["entity_pk"])
+    # Per-entity probes (semi-joins, deletes) seek on all three columns: never a range scan.
+    op.create_index("ix_attr_index_entity", "attr_index", ["entity_pk", "attr", "num"])
     _backfill()
 
 
