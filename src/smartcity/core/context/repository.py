@@ -481,28 +481,36 @@ def read_history(
             .limit(limit)
         )
         return list(conn.execute(stmt))
-    ranked = (
-        select(
-            *cols,
-            func.row_number()
-            .over(
-                partition_by=(attr_history.c.entity_id, attr_history.c.attr),
-                order_by=(attr_history.c.observed_at.desc(), attr_history.c.pk.desc()),
+    # The last N per (entity, attribute): one backwards index walk each, not a window
+    # function over the whole history.
+    rows: list[Row[Any]] = []
+    for entity_id in sorted(flt.entity_ids):
+        for attr in sorted(flt.attrs) if flt.attrs else history_attrs(conn, entity_id):
+            one = HistoryFilter([entity_id], [attr], flt.start_us, flt.end_us)
+            stmt = (
+                select(*cols)
+                .where(*_history_where(one))
+                .order_by(attr_history.c.observed_at.desc(), attr_history.c.pk.desc())
+                .limit(last_n)
             )
-            .label("rn"),
-        )
-        .where(*_history_where(flt))
-        .subquery()
+            rows.extend(reversed(list(conn.execute(stmt))))
+            if len(rows) >= limit:
+                return rows[:limit]
+    return rows
+
+
+def history_attrs(conn: Connection, entity_id: str) -> list[str]:
+    """The attributes an entity has history for (a loose index scan: one seek per attribute)."""
+    stmt = text(
+        "WITH RECURSIVE a(attr) AS ("
+        " SELECT min(attr) FROM attr_history WHERE entity_id = :e"
+        " UNION ALL"
+        " SELECT (SELECT min(h.attr) FROM attr_history h"
+        "         WHERE h.entity_id = :e AND h.attr > a.attr)"
+        " FROM a WHERE a.attr IS NOT NULL"
+        ") SELECT attr FROM a WHERE attr IS NOT NULL"
     )
-    stmt = (
-        select(
-            ranked.c.entity_id, ranked.c.attr, ranked.c.observed_at, ranked.c.instance, ranked.c.pk
-        )
-        .where(ranked.c.rn <= last_n)
-        .order_by(ranked.c.entity_id, ranked.c.attr, ranked.c.observed_at, ranked.c.pk)
-        .limit(limit)
-    )
-    return list(conn.execute(stmt))
+    return [row[0] for row in conn.execute(stmt, {"e": entity_id})]
 
 
 def aggregate_history(
@@ -577,6 +585,11 @@ def history_entity_ids(
     offset: int,
 ) -> list[tuple[str, str]]:
     """Distinct (entity id, type) pairs that have history, for temporal queries."""
+    if len(ids) == 1 and not types and not id_pattern and offset == 0 and limit > 0:
+        # One id: a single index seek instead of grouping its whole history.
+        first = select(attr_history.c.entity_type).where(attr_history.c.entity_id == ids[0])
+        found = conn.execute(first.limit(1)).scalar()
+        return [] if found is None else [(ids[0], found)]
     stmt = select(attr_history.c.entity_id, func.min(attr_history.c.entity_type)).group_by(
         attr_history.c.entity_id
     )
