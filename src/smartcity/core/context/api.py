@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
+import orjson
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from . import model
+from . import geo, model, qlang
 from .errors import BadRequestData, NgsiLdError, ResourceNotFound
 from .jsonld import ActiveContext, ContextResolver
 from .params import (
@@ -33,6 +35,7 @@ from .params import (
 )
 from .repository import EntityRecord
 from .service import BatchResult, ContextBroker, EntityQuery, UpdateResult
+from .times import now_us
 
 router = APIRouter(prefix="/ngsi-ld/v1", tags=["NGSI-LD"])
 T = TypeVar("T")
@@ -106,13 +109,15 @@ async def create_entity(request: Request, state: State) -> Response:
 async def query_entities(request: Request, state: State) -> Response:
     """Query entities by type, id, attributes, q and geo-query."""
     ctx = request_context(request, state.resolver)
-    query = _entity_query(request, ctx, state)
+    query = entity_query_from_params(request, ctx, state)
     opts = render_options(request, ctx)
     records, total = await call(state.broker.query, query, ctx.expand)
     return _entity_list(request, ctx, opts, records, total)
 
 
-def _entity_query(request: Request, ctx: ActiveContext, state: BrokerState) -> EntityQuery:
+def entity_query_from_params(
+    request: Request, ctx: ActiveContext, state: BrokerState
+) -> EntityQuery:
     limit, offset = parse_limit(request, state.default_limit, state.max_limit)
     ids = csv_param(request, "id")
     for entity_id in ids:
@@ -131,8 +136,6 @@ def _entity_query(request: Request, ctx: ActiveContext, state: BrokerState) -> E
 
 
 def _id_pattern(pattern: str | None) -> str | None:
-    import re
-
     if pattern is None:
         return None
     try:
@@ -161,8 +164,6 @@ def _geoproperty(request: Request) -> str:
 
 
 def _geojson_response(content: Any, headers: dict[str, str]) -> Response:
-    import orjson
-
     return Response(orjson.dumps(content), media_type=GEOJSON, headers=headers)
 
 
@@ -216,12 +217,9 @@ async def replace_attribute(
     body = await read_body(request, state.max_body_bytes)
     ctx = state.resolver.resolve(body.context_spec)
     iri = ctx.expand(model.check_name(attr_id))
-    data = _strip_context(body.data)
+    data = strip_context(body.data)
     instances = model.parse_attribute(attr_id, data, ctx, model_now())
-    record = await call(state.broker.retrieve, entity_id)
-    if iri not in record.attrs:
-        raise ResourceNotFound(f"attribute {attr_id} not found in {entity_id}")
-    await call(state.broker.append_attrs, entity_id, {iri: instances})
+    await call(state.broker.replace_attr, entity_id, iri, instances)
     return Response(status_code=204)
 
 
@@ -232,7 +230,7 @@ async def patch_attribute(entity_id: str, attr_id: str, request: Request, state:
     body = await read_body(request, state.max_body_bytes, patch=True)
     ctx = state.resolver.resolve(body.context_spec)
     iri = ctx.expand(model.check_name(attr_id))
-    patch = _attribute_patch(attr_id, _strip_context(body.data), ctx)
+    patch = _attribute_patch(attr_id, strip_context(body.data), ctx)
     await call(state.broker.patch_attr, entity_id, iri, patch)
     return Response(status_code=204)
 
@@ -282,7 +280,7 @@ async def replace_entity(entity_id: str, request: Request, state: State) -> Resp
     model.check_entity_id(entity_id)
     body = await read_body(request, state.max_body_bytes)
     ctx = state.resolver.resolve(body.context_spec)
-    data = _object(body.data)
+    data = require_object(body.data)
     if data.get("id", entity_id) != entity_id:
         raise BadRequestData("the body's id differs from the id in the URL")
     entity = model.parse_entity({**data, "id": entity_id}, ctx, model_now(), require_type=False)
@@ -296,7 +294,7 @@ async def merge_entity(entity_id: str, request: Request, state: State) -> Respon
     model.check_entity_id(entity_id)
     body = await read_body(request, state.max_body_bytes, patch=True)
     ctx = state.resolver.resolve(body.context_spec)
-    data = _object(body.data)
+    data = require_object(body.data)
     if data.get("id", entity_id) != entity_id:
         raise BadRequestData("the body's id differs from the id in the URL")
     types = model.parse_types(data.get("type"), ctx, required=False)
@@ -310,20 +308,20 @@ async def merge_entity(entity_id: str, request: Request, state: State) -> Respon
     return Response(status_code=204)
 
 
-def _object(data: Any) -> dict[str, Any]:
+def require_object(data: Any) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise BadRequestData("the body must be a JSON object")
     return data
 
 
-def _strip_context(data: Any) -> Any:
+def strip_context(data: Any) -> Any:
     if isinstance(data, dict) and "@context" in data:
         return {k: v for k, v in data.items() if k != "@context"}
     return data
 
 
 def _fragment(body: Body, ctx: ActiveContext) -> model.Attrs:
-    data = _object(body.data)
+    data = require_object(body.data)
     reserved = set(data) & {"id", "type"}
     if reserved:
         raise BadRequestData(f"an attribute fragment cannot hold {sorted(reserved)}")
@@ -333,8 +331,6 @@ def _fragment(body: Body, ctx: ActiveContext) -> model.Attrs:
 def _update_result(result: UpdateResult, ctx: ActiveContext) -> Response:
     if not result.not_updated:
         return Response(status_code=204)
-    import orjson
-
     content = {
         "updated": [ctx.compact(iri) for iri in result.updated],
         "notUpdated": [
@@ -347,8 +343,6 @@ def _update_result(result: UpdateResult, ctx: ActiveContext) -> Response:
 
 def model_now() -> int:
     """The time stamped on attributes written by this request."""
-    from .times import now_us
-
     return now_us()
 
 
@@ -363,7 +357,7 @@ def _batch_items(body: Body, resolver: ContextResolver) -> list[model.EntityInpu
     for item in body.data:
         try:
             ctx = entity_context(item, body, resolver)
-            items.append(model.parse_entity(_strip_context(item), ctx, now))
+            items.append(model.parse_entity(strip_context(item), ctx, now))
         except NgsiLdError as error:
             entity_id = item.get("id", "") if isinstance(item, dict) else ""
             error.extra["entityId"] = entity_id
@@ -372,8 +366,6 @@ def _batch_items(body: Body, resolver: ContextResolver) -> list[model.EntityInpu
 
 
 def _batch_response(result: BatchResult, ok_status: int, ok_body: Any = None) -> Response:
-    import orjson
-
     if result.errors:
         content = {
             "success": result.success,
@@ -442,7 +434,7 @@ async def batch_query(request: Request, state: State) -> Response:
     """Query entities with a Query object in the body."""
     body = await read_body(request, state.max_body_bytes)
     ctx = state.resolver.resolve(body.context_spec)
-    query = _query_from_body(_object(body.data), ctx, request, state)
+    query = _query_from_body(require_object(body.data), ctx, request, state)
     opts = render_options(request, ctx)
     records, total = await call(state.broker.query, query, ctx.expand)
     return _entity_list(request, ctx, opts, records, total)
@@ -451,8 +443,6 @@ async def batch_query(request: Request, state: State) -> Response:
 def _query_from_body(
     data: dict[str, Any], ctx: ActiveContext, request: Request, state: BrokerState
 ) -> EntityQuery:
-    from . import geo, qlang
-
     if data.get("type") != "Query":
         raise BadRequestData('a query body must have "type": "Query"')
     selectors = data.get("entities") or []
@@ -584,8 +574,6 @@ def _attribute_info(iri: str, types: set[str], count: int, ctx: ActiveContext) -
 @router.get("/jsonldContexts")
 async def list_contexts(request: Request, state: State) -> Response:
     """The @contexts the broker has cached or hosts."""
-    import orjson
-
     details = bool_param(request, "details")
     cached = state.resolver.cached()
     content = cached if details else [entry["url"] for entry in cached]

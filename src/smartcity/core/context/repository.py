@@ -34,6 +34,7 @@ from sqlalchemy.exc import IntegrityError
 from . import qlang
 from .errors import AlreadyExists
 from .tables import attr_history, attr_index, entities
+from .times import add_months_us, format_us, parse_datetime_us
 
 ENTITY_COLUMNS = (
     entities.c.pk,
@@ -406,8 +407,6 @@ def append_history(conn: Connection, rows: Sequence[HistoryRow]) -> None:
 
 def ensure_month_partitions(conn: Connection, instants_us: Iterable[int]) -> None:
     """Create the monthly history partitions these instants fall in (PostgreSQL)."""
-    from .times import add_months_us, format_us, parse_datetime_us
-
     database = str(conn.engine.url)
     for instant in instants_us:
         month_start = parse_datetime_us(format_us(instant)[:7] + "-01T00:00:00Z")

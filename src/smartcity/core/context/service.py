@@ -6,7 +6,6 @@ happen at the edges (api.py for HTTP, `ContextBroker.upsert` for domains).
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,7 +15,7 @@ from sqlalchemy import Connection
 from smartcity.core.db import Database
 
 from . import model, qlang, repository
-from .errors import AlreadyExists, BadRequestData, NgsiLdError, ResourceNotFound
+from .errors import AlreadyExists, NgsiLdError, ResourceNotFound
 from .geo import GeoQuery
 from .model import Attrs, EntityInput
 from .repository import EntityFilter, EntityRecord, HistoryRow
@@ -136,6 +135,17 @@ class ContextBroker:
             merged = model.merge_instance(instances[index], patch)
             instances[index] = merged
             return UpdateResult(updated=[iri]), {iri: [merged]}
+
+        self._modify(entity_id, apply)
+
+    def replace_attr(self, entity_id: str, iri: str, instances: list[dict[str, Any]]) -> None:
+        """Replace every instance of an existing attribute (PUT .../attrs/{attrId})."""
+
+        def apply(record: EntityRecord) -> tuple[UpdateResult, Attrs]:
+            if iri not in record.attrs:
+                raise ResourceNotFound(f"attribute {iri} not found in {entity_id}")
+            record.attrs[iri] = [dict(inst) for inst in instances]
+            return UpdateResult(updated=[iri]), {iri: instances}
 
         self._modify(entity_id, apply)
 
@@ -456,11 +466,3 @@ def _geo_page(
         if matched >= end and not query.count:
             break
     return page, (matched if query.count else None)
-
-
-def deep_copy_attrs(attrs: Attrs) -> Attrs:
-    """A deep copy of stored attributes (for callers that mutate what they read)."""
-    return copy.deepcopy(attrs)
-
-
-__all__ = ["BadRequestData", "ContextBroker", "EntityQuery"]

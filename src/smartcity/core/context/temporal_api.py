@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from . import model
-from .api import State, _entity_query, _object, _strip_context, call, model_now
+from .api import State, call, entity_query_from_params, model_now, require_object, strip_context
 from .errors import BadRequestData
 from .params import csv_param, ngsi_response, options, read_body, request_context
 from .temporal import TemporalQuery, parse_temporal_params
@@ -47,7 +47,7 @@ async def temporal_entity(entity_id: str, request: Request, state: State) -> Res
 async def temporal_query(request: Request, state: State) -> Response:
     """Histories of the entities matching type/id/idPattern (q and geo on current state)."""
     ctx = request_context(request, state.resolver)
-    entity_query = _entity_query(request, ctx, state)
+    entity_query = entity_query_from_params(request, ctx, state)
     if not (entity_query.types or entity_query.ids or entity_query.id_pattern):
         raise BadRequestData("a temporal query needs type, id or idPattern")
     query = _temporal_query(request, list(entity_query.attrs))
@@ -80,7 +80,7 @@ async def temporal_create(request: Request, state: State) -> Response:
     """Create or add to the history of an entity."""
     body = await read_body(request, state.max_body_bytes)
     ctx = state.resolver.resolve(body.context_spec)
-    data = _strip_context(_object(body.data))
+    data = strip_context(require_object(body.data))
     entity = model.parse_entity(data, ctx, model_now(), temporal=True)
     created = await call(state.temporal.create_or_append, entity.id, entity.types, entity.attrs)
     headers = {"Location": f"/ngsi-ld/v1/temporal/entities/{entity.id}"}
@@ -93,7 +93,7 @@ async def temporal_append(entity_id: str, request: Request, state: State) -> Res
     model.check_entity_id(entity_id)
     body = await read_body(request, state.max_body_bytes)
     ctx = state.resolver.resolve(body.context_spec)
-    data = _strip_context(_object(body.data))
+    data = strip_context(require_object(body.data))
     attrs = model.parse_fragment(data, ctx, model_now(), allow_null=False, temporal=True)
     await call(state.temporal.append_attrs, entity_id, attrs)
     return Response(status_code=204)
