@@ -70,6 +70,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.add_middleware(StripTrailingSlash)
     app.include_router(ngsi_api.router)
     app.include_router(temporal_api.router)
+    app.include_router(ngsi_api.fallback_router)
     _mount_domains(app)
 
     @app.get("/healthz", tags=["platform"])

@@ -210,3 +210,11 @@ def test_batch_not_an_array(stored: TestClient) -> None:
 
 def test_unknown_option(stored: TestClient) -> None:
     problem(stored.get(URL, params={"options": "everything"}), 400, "BadRequestData")
+
+
+def test_tenant_header_is_501(stored: TestClient) -> None:
+    problem(stored.get(URL, headers={"NGSILD-Tenant": "hau-giang"}), 501, "NoMultiTenantSupport")
+
+
+def test_unsupported_resource_is_422(stored: TestClient) -> None:
+    problem(stored.post(f"{BASE}/subscriptions", json={}), 422, "OperationNotSupported")

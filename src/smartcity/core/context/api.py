@@ -13,7 +13,13 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from . import geo, model, qlang
-from .errors import BadRequestData, NgsiLdError, ResourceNotFound
+from .errors import (
+    BadRequestData,
+    NgsiLdError,
+    NoMultiTenantSupport,
+    OperationNotSupported,
+    ResourceNotFound,
+)
 from .jsonld import ActiveContext, ContextResolver
 from .params import (
     GEOJSON,
@@ -37,7 +43,14 @@ from .repository import EntityRecord
 from .service import BatchResult, ContextBroker, EntityQuery, UpdateResult
 from .times import now_us
 
-router = APIRouter(prefix="/ngsi-ld/v1", tags=["NGSI-LD"])
+
+def single_tenant(request: Request) -> None:
+    """Refuse NGSILD-Tenant: this broker keeps one tenant (the city)."""
+    if request.headers.get("ngsild-tenant"):
+        raise NoMultiTenantSupport("this broker has a single tenant; drop NGSILD-Tenant")
+
+
+router = APIRouter(prefix="/ngsi-ld/v1", tags=["NGSI-LD"], dependencies=[Depends(single_tenant)])
 T = TypeVar("T")
 
 
@@ -578,3 +591,32 @@ async def list_contexts(request: Request, state: State) -> Response:
     cached = state.resolver.cached()
     content = cached if details else [entry["url"] for entry in cached]
     return Response(orjson.dumps(content), media_type="application/json")
+
+
+# --- not in this broker yet ----------------------------------------------------------------
+
+
+#: Mounted after every other NGSI-LD router (it matches any path under /ngsi-ld/v1).
+fallback_router = APIRouter(prefix="/ngsi-ld/v1", include_in_schema=False)
+
+
+@fallback_router.api_route(
+    "/{resource:path}",
+    methods=["GET", "POST", "PATCH", "PUT", "DELETE"],
+    include_in_schema=False,
+)
+async def unsupported(resource: str) -> Response:
+    """Subscriptions, context sources and other NGSI-LD resources this broker lacks."""
+    first = resource.split("/", 1)[0]
+    if first in _PLANNED:
+        raise OperationNotSupported(f"/{first} is not supported by this broker yet")
+    raise ResourceNotFound(f"no such NGSI-LD resource: /{resource}")
+
+
+_PLANNED = {
+    "subscriptions",
+    "csourceRegistrations",
+    "csourceSubscriptions",
+    "entityMaps",
+    "info",
+}

@@ -64,11 +64,19 @@ class AlreadyExists(NgsiLdError):
 
 
 class OperationNotSupported(NgsiLdError):
-    """The broker does not implement this operation."""
+    """The broker cannot perform this operation (422 by the standard's table)."""
 
-    status = 501
+    status = 422
     problem = "OperationNotSupported"
     title = "Operation not supported"
+
+
+class NoMultiTenantSupport(NgsiLdError):
+    """A tenant was named (NGSILD-Tenant) but this broker has a single tenant."""
+
+    status = 501
+    problem = "NoMultiTenantSupport"
+    title = "No multi-tenant support"
 
 
 class LdContextNotAvailable(NgsiLdError):
