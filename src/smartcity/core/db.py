@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import queue
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from sqlalchemy import Connection, Engine, create_engine, event
@@ -17,6 +20,112 @@ from sqlalchemy.pool import QueuePool
 def json_dumps(value: Any) -> str:
     """Serialize JSON for the database columns (orjson is several times faster than json)."""
     return orjson.dumps(value).decode()
+
+
+T = TypeVar("T")
+#: Most jobs the writer commits together; bounds the time a batch holds the write lock.
+MAX_GROUP = 64
+
+
+class WriteQueue:
+    """One writer thread per database that commits queued jobs in groups (group commit).
+
+    Concurrent writers hand their job to this thread instead of each taking the write lock
+    and committing: one transaction then carries many jobs, each inside a SAVEPOINT so that
+    a failing job (an unknown entity, say) is undone alone. Callers get their result only
+    after the commit, so a 204 still means the write is stored.
+    """
+
+    def __init__(self, begin: Callable[[], AbstractContextManager[Connection]]) -> None:
+        self._begin = begin
+        self._jobs: queue.SimpleQueue[tuple[Callable[[Connection], Any], Future[Any]] | None]
+        self._jobs = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def run(self, job: Callable[[Connection], T]) -> T:
+        """Run `job` in a write transaction on the writer thread; return or raise its outcome."""
+        if threading.current_thread() is self._thread:
+            raise RuntimeError("a write job cannot wait for another write job")
+        future: Future[T] = Future()
+        self._ensure_thread()
+        self._jobs.put((job, future))
+        return future.result()
+
+    def close(self) -> None:
+        """Stop the writer thread after the jobs already queued."""
+        with self._lock:
+            if self._thread is not None:
+                self._jobs.put(None)
+                self._thread.join(timeout=30)
+                self._thread = None
+
+    def _ensure_thread(self) -> None:
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._loop, name="smartcity-writer", daemon=True
+                )
+                self._thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            first = self._jobs.get()
+            if first is None:
+                return
+            batch = [first]
+            while len(batch) < MAX_GROUP:
+                try:
+                    item = self._jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    self._jobs.put(None)  # stop after this batch
+                    break
+                batch.append(item)
+            self._commit(batch)
+
+    def _commit(self, batch: list[tuple[Callable[[Connection], Any], Future[Any]]]) -> None:
+        if len(batch) == 1:
+            self._commit_alone(*batch[0])
+            return
+        outcomes: list[tuple[Future[Any], Any, Exception | None]] = []
+        try:
+            with self._begin() as conn:
+                for job, future in batch:
+                    outcomes.append((future, *_in_savepoint(conn, job)))
+        except Exception as error:  # the commit failed: nothing of the group is stored
+            for _, future in batch:
+                future.set_exception(error)
+            return
+        for future, result, job_error in outcomes:
+            if job_error is None:
+                future.set_result(result)
+            else:
+                future.set_exception(job_error)
+
+    def _commit_alone(self, job: Callable[[Connection], Any], future: Future[Any]) -> None:
+        try:
+            with self._begin() as conn:
+                result = job(conn)
+        except Exception as error:
+            future.set_exception(error)
+            return
+        future.set_result(result)
+
+
+def _in_savepoint(
+    conn: Connection, job: Callable[[Connection], Any]
+) -> tuple[Any, Exception | None]:
+    """Run one job of a group inside a savepoint, so its failure undoes only its own work."""
+    savepoint = conn.begin_nested()
+    try:
+        result = job(conn)
+    except Exception as error:
+        savepoint.rollback()
+        return None, error
+    savepoint.commit()
+    return result, None
 
 
 @dataclass
@@ -32,6 +141,10 @@ class Database:
     url: str
     reader: Engine
     writer: Engine
+    _writes: WriteQueue = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._writes = WriteQueue(self.write)
 
     @property
     def dialect(self) -> str:
@@ -50,8 +163,13 @@ class Database:
         with self.writer.connect() as conn, conn.begin():
             yield conn
 
+    def run_write(self, job: Callable[[Connection], T]) -> T:
+        """Run `job(conn)` in a write transaction shared with concurrent writers (group commit)."""
+        return self._writes.run(job)
+
     def dispose(self) -> None:
-        """Close every pooled connection."""
+        """Stop the writer thread and close every pooled connection."""
+        self._writes.close()
         self.reader.dispose()
         if self.writer is not self.reader:
             self.writer.dispose()

@@ -79,8 +79,7 @@ class LocalContextClient:
             modified_at=now,
         )
         rows = history_rows(record, attrs, now)
-        with self.broker.database.write() as conn:
-            repository.append_history(conn, rows)
+        self.broker.database.run_write(lambda conn: repository.append_history(conn, rows))
         return len(rows)
 
 

@@ -84,12 +84,15 @@ class ContextBroker:
     def create(self, entity: EntityInput) -> None:
         """Create an entity; AlreadyExists if its id is taken."""
         now = now_us()
-        with self.database.write() as conn:
+
+        def job(conn: Connection) -> None:
             if repository.get_entity(conn, entity.id) is not None:
                 raise AlreadyExists(f"entity {entity.id} exists already")
             record = _new_record(entity, now)
             repository.insert_entities(conn, [record])
             repository.append_history(conn, history_rows(record, record.attrs, now))
+
+        self.database.run_write(job)
 
     def retrieve(self, entity_id: str) -> EntityRecord:
         """The entity with this id; ResourceNotFound otherwise."""
@@ -101,18 +104,24 @@ class ContextBroker:
 
     def delete(self, entity_id: str) -> None:
         """Delete an entity (its history stays for the temporal API)."""
-        with self.database.write() as conn:
+
+        def job(conn: Connection) -> None:
             if not repository.delete_entities(conn, [entity_id]):
                 raise ResourceNotFound(f"entity {entity_id} not found")
+
+        self.database.run_write(job)
 
     def replace(self, entity: EntityInput) -> None:
         """Replace every attribute of an existing entity (PUT)."""
         now = now_us()
-        with self.database.write() as conn:
+
+        def job(conn: Connection) -> None:
             record = self._locked(conn, entity.id)
             record.types = entity.types or record.types
             record.attrs = _stamp(entity.attrs)
             self._save(conn, record, record.attrs, now)
+
+        self.database.run_write(job)
 
     def append_attrs(
         self, entity_id: str, attrs: Attrs, *, no_overwrite: bool = False
@@ -182,8 +191,10 @@ class ContextBroker:
 
     def batch_create(self, items: Sequence[EntityInput | NgsiLdError]) -> BatchResult:
         """Create many entities; those that exist already are reported as errors."""
-        now, result = now_us(), BatchResult()
-        with self.database.write() as conn:
+        now = now_us()
+
+        def job(conn: Connection) -> BatchResult:
+            result = BatchResult()
             existing = repository.get_entities(conn, _ids(items))
             records, seen = [], set(existing)
             for item in items:
@@ -198,14 +209,18 @@ class ContextBroker:
                 result.success.append(item.id)
             repository.insert_entities(conn, records)
             repository.append_history(conn, _all_history(records, now))
-        return result
+            return result
+
+        return self.database.run_write(job)
 
     def batch_upsert(
         self, items: Sequence[EntityInput | NgsiLdError], *, replace: bool = True
     ) -> tuple[BatchResult, list[str]]:
         """Create or replace/update many entities; also return the ids that were created."""
-        now, result, created = now_us(), BatchResult(), []
-        with self.database.write() as conn:
+        now = now_us()
+
+        def job(conn: Connection) -> tuple[BatchResult, list[str]]:
+            result, created = BatchResult(), []
             existing = repository.get_entities(conn, _ids(items), for_update=True)
             new: dict[str, EntityRecord] = {}
             changed: dict[str, EntityRecord] = {}
@@ -230,14 +245,18 @@ class ContextBroker:
             repository.insert_entities(conn, list(new.values()))
             repository.update_entities(conn, list(changed.values()))
             repository.append_history(conn, history)
-        return result, created
+            return result, created
+
+        return self.database.run_write(job)
 
     def batch_update(
         self, items: Sequence[EntityInput | NgsiLdError], *, no_overwrite: bool = False
     ) -> BatchResult:
         """Append attributes to many existing entities."""
-        now, result = now_us(), BatchResult()
-        with self.database.write() as conn:
+        now = now_us()
+
+        def job(conn: Connection) -> BatchResult:
+            result = BatchResult()
             existing = repository.get_entities(conn, _ids(items), for_update=True)
             history: list[HistoryRow] = []
             for item in items:
@@ -255,13 +274,16 @@ class ContextBroker:
             _refresh_bboxes(existing.values())
             repository.update_entities(conn, list(existing.values()))
             repository.append_history(conn, history)
-        return result
+            return result
+
+        return self.database.run_write(job)
 
     def batch_delete(self, entity_ids: Sequence[str]) -> BatchResult:
         """Delete many entities; unknown ids are reported as errors."""
         result = BatchResult()
-        with self.database.write() as conn:
-            deleted = repository.delete_entities(conn, list(entity_ids))
+        deleted = self.database.run_write(
+            lambda conn: repository.delete_entities(conn, list(entity_ids))
+        )
         for entity_id in entity_ids:
             if entity_id in deleted:
                 result.success.append(entity_id)
@@ -325,12 +347,15 @@ class ContextBroker:
     ) -> UpdateResult:
         """Read-modify-write one entity under its lock, recording history of what changed."""
         now = now_us()
-        with self.database.write() as conn:
+
+        def job(conn: Connection) -> UpdateResult:
             record = self._locked(conn, entity_id)
             outcome, written = apply(record)
             if outcome.updated:
                 self._save(conn, record, written, now)
-        return outcome
+            return outcome
+
+        return self.database.run_write(job)
 
     def _save(self, conn: Connection, record: EntityRecord, written: Attrs, now: int) -> None:
         record.modified_at = now

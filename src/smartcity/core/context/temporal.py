@@ -414,23 +414,30 @@ class TemporalService:
         """Add instances to an entity's history; True if it had none before (created)."""
         if not entity_types:
             raise BadRequestData("a temporal entity needs a type")
-        with self.database.write() as conn:
+
+        def job(conn: Connection) -> bool:
             existed = _has_history(conn, entity_id)
             if not existed and not _count_instances(attrs):
                 raise BadRequestData("a new temporal entity needs at least one attribute instance")
             _append(conn, entity_id, entity_types[0], attrs)
-        return not existed
+            return not existed
+
+        return self.database.run_write(job)
 
     def append_attrs(self, entity_id: str, attrs: Attrs) -> None:
         """Add instances to the history of an entity that has one; ResourceNotFound otherwise."""
-        with self.database.write() as conn:
-            _append(conn, entity_id, _entity_type(conn, entity_id), attrs)
+        self.database.run_write(
+            lambda conn: _append(conn, entity_id, _entity_type(conn, entity_id), attrs)
+        )
 
     def delete(self, entity_id: str) -> None:
         """Delete the whole history of an entity; ResourceNotFound if it has none."""
-        with self.database.write() as conn:
+
+        def job(conn: Connection) -> None:
             if not repository.delete_history(conn, entity_id):
                 raise ResourceNotFound(f"entity {entity_id} has no temporal history")
+
+        self.database.run_write(job)
 
 
 # --- helpers -------------------------------------------------------------------------------
