@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import queue
 import sqlite3
 import threading
@@ -10,7 +12,7 @@ from concurrent.futures import Future
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Concatenate, Generic, ParamSpec, Protocol, TypeVar, overload
 
 import orjson
 from sqlalchemy import Connection, Engine, create_engine, event
@@ -23,6 +25,10 @@ def json_dumps(value: Any) -> str:
 
 
 T = TypeVar("T")
+S = TypeVar("S", bound="HasDatabase")
+P = ParamSpec("P")
+#: A unit of write work: runs inside a write transaction on the writer thread.
+Job = Callable[[Connection], T]
 #: Most jobs the writer commits together; bounds the time a batch holds the write lock.
 MAX_GROUP = 64
 
@@ -47,10 +53,14 @@ class WriteQueue:
         """Run `job` in a write transaction on the writer thread; return or raise its outcome."""
         if threading.current_thread() is self._thread:
             raise RuntimeError("a write job cannot wait for another write job")
+        return self.submit(job).result()
+
+    def submit(self, job: Callable[[Connection], T]) -> Future[T]:
+        """Queue `job` for the writer thread; its future resolves after the commit."""
         future: Future[T] = Future()
         self._ensure_thread()
         self._jobs.put((job, future))
-        return future.result()
+        return future
 
     def close(self) -> None:
         """Stop the writer thread after the jobs already queued."""
@@ -167,6 +177,10 @@ class Database:
         """Run `job(conn)` in a write transaction shared with concurrent writers (group commit)."""
         return self._writes.run(job)
 
+    async def write_async(self, job: Callable[[Connection], T]) -> T:
+        """Like run_write, awaited from the event loop without tying up a worker thread."""
+        return await asyncio.wrap_future(self._writes.submit(job))
+
     def dispose(self) -> None:
         """Stop the writer thread and close every pooled connection."""
         self._writes.close()
@@ -227,3 +241,56 @@ def _configure_sqlite(engine: Engine, begin: str) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
         conn.exec_driver_sql(begin)
+
+
+class HasDatabase(Protocol):
+    """Anything with a `database` (the services whose writes go through the writer)."""
+
+    database: Database
+
+
+class WriteOperation(Generic[S, P, T]):
+    """A service method that builds a write Job; callable plainly (blocking) or awaited.
+
+    `broker.update_attrs(...)` runs the job and returns its result;
+    `await broker.update_attrs.run_async(...)` does the same from the event loop, handing the
+    job straight to the writer thread (no worker thread waits on it).
+    """
+
+    def __init__(self, build: Callable[Concatenate[S, P], Job[T]]) -> None:
+        self.build = build
+        self.__doc__ = build.__doc__
+
+    @overload
+    def __get__(self, instance: None, owner: type[Any]) -> WriteOperation[S, P, T]: ...
+
+    @overload
+    def __get__(self, instance: S, owner: type[Any]) -> BoundWrite[P, T]: ...
+
+    def __get__(
+        self, instance: S | None, owner: type[Any]
+    ) -> WriteOperation[S, P, T] | BoundWrite[P, T]:
+        if instance is None:
+            return self
+        return BoundWrite(instance.database, functools.partial(self.build, instance))
+
+
+class BoundWrite(Generic[P, T]):
+    """A WriteOperation bound to its service."""
+
+    def __init__(self, database: Database, build: Callable[P, Job[T]]) -> None:
+        self.database = database
+        self.build = build
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run the write and return its result (blocks the calling thread)."""
+        return self.database.run_write(self.build(*args, **kwargs))
+
+    async def run_async(self, *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run the write from the event loop."""
+        return await self.database.write_async(self.build(*args, **kwargs))
+
+
+def write_operation(build: Callable[Concatenate[S, P], Job[T]]) -> WriteOperation[S, P, T]:
+    """Decorate a method that returns a write Job (see WriteOperation)."""
+    return WriteOperation(build)

@@ -41,6 +41,7 @@ from .params import (
 )
 from .repository import EntityRecord
 from .service import BatchResult, ContextBroker, EntityQuery, UpdateResult
+from .temporal import TemporalService
 from .times import now_us
 
 
@@ -61,7 +62,7 @@ class BrokerState:
         self,
         broker: ContextBroker,
         resolver: ContextResolver,
-        temporal: Any,
+        temporal: TemporalService,
         max_body_bytes: int,
         default_limit: int,
         max_limit: int,
@@ -114,7 +115,7 @@ async def create_entity(request: Request, state: State) -> Response:
     body = await read_body(request, state.max_body_bytes)
     ctx = state.resolver.resolve(body.context_spec)
     entity = model.parse_entity(body.data, ctx, model_now())
-    await call(state.broker.create, entity)
+    await state.broker.create.run_async(entity)
     return Response(status_code=201, headers=_location(entity.id))
 
 
@@ -203,8 +204,7 @@ async def delete_attribute(
     """Delete an attribute (one datasetId, or all instances with deleteAll=true)."""
     model.check_entity_id(entity_id)
     ctx = request_context(request, state.resolver)
-    await call(
-        state.broker.delete_attr,
+    await state.broker.delete_attr.run_async(
         entity_id,
         ctx.expand(model.check_name(attr_id)),
         dataset_id=request.query_params.get("datasetId"),
@@ -217,7 +217,7 @@ async def delete_attribute(
 async def delete_entity(entity_id: str, state: State) -> Response:
     """Delete an entity."""
     model.check_entity_id(entity_id)
-    await call(state.broker.delete, entity_id)
+    await state.broker.delete.run_async(entity_id)
     return Response(status_code=204)
 
 
@@ -232,7 +232,7 @@ async def replace_attribute(
     iri = ctx.expand(model.check_name(attr_id))
     data = strip_context(body.data)
     instances = model.parse_attribute(attr_id, data, ctx, model_now())
-    await call(state.broker.replace_attr, entity_id, iri, instances)
+    await state.broker.replace_attr.run_async(entity_id, iri, instances)
     return Response(status_code=204)
 
 
@@ -244,7 +244,7 @@ async def patch_attribute(entity_id: str, attr_id: str, request: Request, state:
     ctx = state.resolver.resolve(body.context_spec)
     iri = ctx.expand(model.check_name(attr_id))
     patch = _attribute_patch(attr_id, strip_context(body.data), ctx)
-    await call(state.broker.patch_attr, entity_id, iri, patch)
+    await state.broker.patch_attr.run_async(entity_id, iri, patch)
     return Response(status_code=204)
 
 
@@ -273,7 +273,7 @@ async def append_attributes(entity_id: str, request: Request, state: State) -> R
     ctx = state.resolver.resolve(body.context_spec)
     attrs = _fragment(body, ctx)
     no_overwrite = "noOverwrite" in options(request)
-    result = await call(state.broker.append_attrs, entity_id, attrs, no_overwrite=no_overwrite)
+    result = await state.broker.append_attrs.run_async(entity_id, attrs, no_overwrite=no_overwrite)
     return _update_result(result, ctx)
 
 
@@ -283,7 +283,7 @@ async def update_attributes(entity_id: str, request: Request, state: State) -> R
     model.check_entity_id(entity_id)
     body = await read_body(request, state.max_body_bytes, patch=True)
     ctx = state.resolver.resolve(body.context_spec)
-    result = await call(state.broker.update_attrs, entity_id, _fragment(body, ctx))
+    result = await state.broker.update_attrs.run_async(entity_id, _fragment(body, ctx))
     return _update_result(result, ctx)
 
 
@@ -297,7 +297,7 @@ async def replace_entity(entity_id: str, request: Request, state: State) -> Resp
     if data.get("id", entity_id) != entity_id:
         raise BadRequestData("the body's id differs from the id in the URL")
     entity = model.parse_entity({**data, "id": entity_id}, ctx, model_now(), require_type=False)
-    await call(state.broker.replace, entity)
+    await state.broker.replace.run_async(entity)
     return Response(status_code=204)
 
 
@@ -317,7 +317,7 @@ async def merge_entity(entity_id: str, request: Request, state: State) -> Respon
         model_now(),
         allow_null=True,
     )
-    await call(state.broker.merge, entity_id, attrs, types)
+    await state.broker.merge.run_async(entity_id, attrs, types)
     return Response(status_code=204)
 
 
@@ -404,7 +404,7 @@ async def batch_create(request: Request, state: State) -> Response:
     """Create many entities."""
     body = await read_body(request, state.max_body_bytes)
     items = _batch_items(body, state.resolver)
-    result = await call(state.broker.batch_create, items)
+    result = await state.broker.batch_create.run_async(items)
     return _batch_response(result, 201, result.success)
 
 
@@ -414,7 +414,7 @@ async def batch_upsert(request: Request, state: State) -> Response:
     body = await read_body(request, state.max_body_bytes)
     items = _batch_items(body, state.resolver)
     replace = "update" not in options(request)
-    result, created = await call(state.broker.batch_upsert, items, replace=replace)
+    result, created = await state.broker.batch_upsert.run_async(items, replace=replace)
     if created and not result.errors:
         return _batch_response(result, 201, created)
     return _batch_response(result, 204)
@@ -426,7 +426,7 @@ async def batch_update(request: Request, state: State) -> Response:
     body = await read_body(request, state.max_body_bytes)
     items = _batch_items(body, state.resolver)
     no_overwrite = "noOverwrite" in options(request)
-    result = await call(state.broker.batch_update, items, no_overwrite=no_overwrite)
+    result = await state.broker.batch_update.run_async(items, no_overwrite=no_overwrite)
     return _batch_response(result, 204)
 
 
@@ -438,7 +438,7 @@ async def batch_delete(request: Request, state: State) -> Response:
         raise BadRequestData("a batch delete takes a JSON array of entity ids")
     for entity_id in body.data:
         model.check_entity_id(entity_id)
-    result = await call(state.broker.batch_delete, body.data)
+    result = await state.broker.batch_delete.run_async(body.data)
     return _batch_response(result, 204)
 
 

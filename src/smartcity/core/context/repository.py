@@ -104,14 +104,19 @@ class EntityFilter:
 # --- reading entities --------------------------------------------------------------------
 
 
+# Statements of the hot paths are built once: SQLAlchemy then reuses their cache keys and
+# compiled forms instead of rebuilding them on every request.
+_GET_ENTITY = select(*ENTITY_COLUMNS).where(entities.c.id == bindparam("entity_id"))
+_GET_ENTITY_FOR_UPDATE = _GET_ENTITY.with_for_update()
+
+
 def get_entity(
     conn: Connection, entity_id: str, *, for_update: bool = False
 ) -> EntityRecord | None:
     """The entity with this id, locked for update on PostgreSQL when asked."""
-    stmt = select(*ENTITY_COLUMNS).where(entities.c.id == entity_id)
-    if for_update and conn.dialect.name == "postgresql":
-        stmt = stmt.with_for_update()
-    row = conn.execute(stmt).first()
+    locking = for_update and conn.dialect.name == "postgresql"
+    stmt = _GET_ENTITY_FOR_UPDATE if locking else _GET_ENTITY
+    row = conn.execute(stmt, {"entity_id": entity_id}).first()
     return EntityRecord.from_row(row) if row else None
 
 
@@ -251,44 +256,47 @@ def update_entities(conn: Connection, records: Sequence[EntityRecord]) -> None:
     """Store new attributes, types and location of existing entities."""
     if not records:
         return
-    stmt = (
-        update(entities)
-        .where(entities.c.id == bindparam("b_id"))
-        .values(
-            type=bindparam("type"),
-            extra_types=bindparam("extra_types"),
-            attrs=bindparam("attrs"),
-            modified_at=bindparam("modified_at"),
-            loc_minx=bindparam("loc_minx"),
-            loc_miny=bindparam("loc_miny"),
-            loc_maxx=bindparam("loc_maxx"),
-            loc_maxy=bindparam("loc_maxy"),
-        )
-    )
     rows = []
     for record in records:
         values = record.values()
         values["b_id"] = values.pop("id")
         values.pop("created_at")
         rows.append(values)
-    conn.execute(stmt, rows)
+    conn.execute(_UPDATE_ENTITY, rows)
     write_index(conn, records, fresh=False)
+
+
+_UPDATE_ENTITY = (
+    update(entities)
+    .where(entities.c.id == bindparam("b_id"))
+    .values(
+        type=bindparam("type"),
+        extra_types=bindparam("extra_types"),
+        attrs=bindparam("attrs"),
+        modified_at=bindparam("modified_at"),
+        loc_minx=bindparam("loc_minx"),
+        loc_miny=bindparam("loc_miny"),
+        loc_maxx=bindparam("loc_maxx"),
+        loc_maxy=bindparam("loc_maxy"),
+    )
+)
+_DELETE_INDEX_ROWS = delete(attr_index).where(attr_index.c.entity_pk == bindparam("pk"))
+_INSERT_INDEX_ROWS = insert(attr_index)
+_INSERT_HISTORY = insert(attr_history)
 
 
 def write_index(conn: Connection, records: Sequence[EntityRecord], *, fresh: bool) -> None:
     """Rewrite the attribute-index rows of these entities (see qlang.index_entries)."""
     pks = [record.pk for record in records if record.pk is not None]
-    if not fresh:
-        for start in range(0, len(pks), 500):
-            chunk = pks[start : start + 500]
-            conn.execute(delete(attr_index).where(attr_index.c.entity_pk.in_(chunk)))
+    if not fresh and pks:
+        conn.execute(_DELETE_INDEX_ROWS, [{"pk": pk} for pk in pks])
     rows = [
         {"entity_pk": record.pk, "attr": attr, "num": num, "txt": txt}
         for record in records
         for attr, num, txt in qlang.index_entries(record.attrs)
     ]
     if rows:
-        conn.execute(insert(attr_index), rows)
+        conn.execute(_INSERT_INDEX_ROWS, rows)
 
 
 #: A term matching fewer index rows than this is answered from the index; a broader one is
@@ -389,7 +397,7 @@ def append_history(conn: Connection, rows: Sequence[HistoryRow]) -> None:
     if conn.dialect.name == "postgresql":
         ensure_month_partitions(conn, {row.observed_at for row in rows})
     conn.execute(
-        insert(attr_history),
+        _INSERT_HISTORY,
         [
             {
                 "entity_id": row.entity_id,

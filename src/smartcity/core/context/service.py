@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from smartcity.core.db import Database
+from smartcity.core.db import Database, Job, write_operation
 
 from . import model, qlang, repository
 from .errors import AlreadyExists, NgsiLdError, ResourceNotFound
@@ -81,7 +81,8 @@ class ContextBroker:
 
     # --- single entity -------------------------------------------------------------------
 
-    def create(self, entity: EntityInput) -> None:
+    @write_operation
+    def create(self, entity: EntityInput) -> Job[None]:
         """Create an entity; AlreadyExists if its id is taken."""
         now = now_us()
 
@@ -92,7 +93,7 @@ class ContextBroker:
             repository.insert_entities(conn, [record])
             repository.append_history(conn, history_rows(record, record.attrs, now))
 
-        self.database.run_write(job)
+        return job
 
     def retrieve(self, entity_id: str) -> EntityRecord:
         """The entity with this id; ResourceNotFound otherwise."""
@@ -102,16 +103,18 @@ class ContextBroker:
             raise ResourceNotFound(f"entity {entity_id} not found")
         return record
 
-    def delete(self, entity_id: str) -> None:
+    @write_operation
+    def delete(self, entity_id: str) -> Job[None]:
         """Delete an entity (its history stays for the temporal API)."""
 
         def job(conn: Connection) -> None:
             if not repository.delete_entities(conn, [entity_id]):
                 raise ResourceNotFound(f"entity {entity_id} not found")
 
-        self.database.run_write(job)
+        return job
 
-    def replace(self, entity: EntityInput) -> None:
+    @write_operation
+    def replace(self, entity: EntityInput) -> Job[None]:
         """Replace every attribute of an existing entity (PUT)."""
         now = now_us()
 
@@ -121,19 +124,22 @@ class ContextBroker:
             record.attrs = _stamp(entity.attrs)
             self._save(conn, record, record.attrs, now)
 
-        self.database.run_write(job)
+        return job
 
+    @write_operation
     def append_attrs(
         self, entity_id: str, attrs: Attrs, *, no_overwrite: bool = False
-    ) -> UpdateResult:
+    ) -> Job[UpdateResult]:
         """Add attributes, overwriting same-datasetId instances unless `no_overwrite`."""
         return self._modify(entity_id, lambda rec: _append(rec.attrs, attrs, no_overwrite))
 
-    def update_attrs(self, entity_id: str, attrs: Attrs) -> UpdateResult:
+    @write_operation
+    def update_attrs(self, entity_id: str, attrs: Attrs) -> Job[UpdateResult]:
         """Update attributes that exist already; report the others as not updated."""
         return self._modify(entity_id, lambda rec: _update_existing(rec.attrs, attrs))
 
-    def patch_attr(self, entity_id: str, iri: str, patch: dict[str, Any]) -> None:
+    @write_operation
+    def patch_attr(self, entity_id: str, iri: str, patch: dict[str, Any]) -> Job[UpdateResult]:
         """Partial update of one attribute instance (PATCH .../attrs/{attrId})."""
 
         def apply(record: EntityRecord) -> tuple[UpdateResult, Attrs]:
@@ -145,9 +151,12 @@ class ContextBroker:
             instances[index] = merged
             return UpdateResult(updated=[iri]), {iri: [merged]}
 
-        self._modify(entity_id, apply)
+        return self._modify(entity_id, apply)
 
-    def replace_attr(self, entity_id: str, iri: str, instances: list[dict[str, Any]]) -> None:
+    @write_operation
+    def replace_attr(
+        self, entity_id: str, iri: str, instances: list[dict[str, Any]]
+    ) -> Job[UpdateResult]:
         """Replace every instance of an existing attribute (PUT .../attrs/{attrId})."""
 
         def apply(record: EntityRecord) -> tuple[UpdateResult, Attrs]:
@@ -156,11 +165,12 @@ class ContextBroker:
             record.attrs[iri] = [dict(inst) for inst in instances]
             return UpdateResult(updated=[iri]), {iri: instances}
 
-        self._modify(entity_id, apply)
+        return self._modify(entity_id, apply)
 
+    @write_operation
     def delete_attr(
         self, entity_id: str, iri: str, *, dataset_id: str | None = None, delete_all: bool = False
-    ) -> None:
+    ) -> Job[UpdateResult]:
         """Delete an attribute instance (or all its instances)."""
 
         def apply(record: EntityRecord) -> tuple[UpdateResult, Attrs]:
@@ -175,9 +185,12 @@ class ContextBroker:
                 del instances[index]
             return UpdateResult(updated=[iri]), {}
 
-        self._modify(entity_id, apply)
+        return self._modify(entity_id, apply)
 
-    def merge(self, entity_id: str, attrs: Attrs, types: list[str] | None = None) -> None:
+    @write_operation
+    def merge(
+        self, entity_id: str, attrs: Attrs, types: list[str] | None = None
+    ) -> Job[UpdateResult]:
         """Merge-patch an entity: add, update, or delete (value urn:ngsi-ld:null)."""
 
         def apply(record: EntityRecord) -> tuple[UpdateResult, Attrs]:
@@ -185,11 +198,12 @@ class ContextBroker:
                 record.types = list(dict.fromkeys([*record.types, *types]))
             return _merge(record.attrs, attrs)
 
-        self._modify(entity_id, apply)
+        return self._modify(entity_id, apply)
 
     # --- batch ---------------------------------------------------------------------------
 
-    def batch_create(self, items: Sequence[EntityInput | NgsiLdError]) -> BatchResult:
+    @write_operation
+    def batch_create(self, items: Sequence[EntityInput | NgsiLdError]) -> Job[BatchResult]:
         """Create many entities; those that exist already are reported as errors."""
         now = now_us()
 
@@ -211,11 +225,12 @@ class ContextBroker:
             repository.append_history(conn, _all_history(records, now))
             return result
 
-        return self.database.run_write(job)
+        return job
 
+    @write_operation
     def batch_upsert(
         self, items: Sequence[EntityInput | NgsiLdError], *, replace: bool = True
-    ) -> tuple[BatchResult, list[str]]:
+    ) -> Job[tuple[BatchResult, list[str]]]:
         """Create or replace/update many entities; also return the ids that were created."""
         now = now_us()
 
@@ -247,11 +262,12 @@ class ContextBroker:
             repository.append_history(conn, history)
             return result, created
 
-        return self.database.run_write(job)
+        return job
 
+    @write_operation
     def batch_update(
         self, items: Sequence[EntityInput | NgsiLdError], *, no_overwrite: bool = False
-    ) -> BatchResult:
+    ) -> Job[BatchResult]:
         """Append attributes to many existing entities."""
         now = now_us()
 
@@ -276,20 +292,24 @@ class ContextBroker:
             repository.append_history(conn, history)
             return result
 
-        return self.database.run_write(job)
+        return job
 
-    def batch_delete(self, entity_ids: Sequence[str]) -> BatchResult:
+    @write_operation
+    def batch_delete(self, entity_ids: Sequence[str]) -> Job[BatchResult]:
         """Delete many entities; unknown ids are reported as errors."""
-        result = BatchResult()
-        deleted = self.database.run_write(
-            lambda conn: repository.delete_entities(conn, list(entity_ids))
-        )
-        for entity_id in entity_ids:
-            if entity_id in deleted:
-                result.success.append(entity_id)
-            else:
-                result.errors.append((entity_id, ResourceNotFound(f"entity {entity_id} not found")))
-        return result
+
+        def job(conn: Connection) -> BatchResult:
+            deleted = repository.delete_entities(conn, list(entity_ids))
+            result = BatchResult()
+            for entity_id in entity_ids:
+                if entity_id in deleted:
+                    result.success.append(entity_id)
+                else:
+                    missing = ResourceNotFound(f"entity {entity_id} not found")
+                    result.errors.append((entity_id, missing))
+            return result
+
+        return job
 
     # --- query ---------------------------------------------------------------------------
 
@@ -344,7 +364,7 @@ class ContextBroker:
 
     def _modify(
         self, entity_id: str, apply: Callable[[EntityRecord], tuple[UpdateResult, Attrs]]
-    ) -> UpdateResult:
+    ) -> Job[UpdateResult]:
         """Read-modify-write one entity under its lock, recording history of what changed."""
         now = now_us()
 
@@ -355,7 +375,7 @@ class ContextBroker:
                 self._save(conn, record, written, now)
             return outcome
 
-        return self.database.run_write(job)
+        return job
 
     def _save(self, conn: Connection, record: EntityRecord, written: Attrs, now: int) -> None:
         record.modified_at = now

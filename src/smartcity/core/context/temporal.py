@@ -26,7 +26,7 @@ from typing import Any
 import isodate
 from sqlalchemy import Connection, Row
 
-from smartcity.core.db import Database
+from smartcity.core.db import Database, Job, write_operation
 
 from . import repository
 from .errors import BadRequestData, ResourceNotFound, TooManyResults
@@ -410,7 +410,8 @@ class TemporalService:
 
     # --- writing ---------------------------------------------------------------------------
 
-    def create_or_append(self, entity_id: str, entity_types: list[str], attrs: Attrs) -> bool:
+    @write_operation
+    def create_or_append(self, entity_id: str, entity_types: list[str], attrs: Attrs) -> Job[bool]:
         """Add instances to an entity's history; True if it had none before (created)."""
         if not entity_types:
             raise BadRequestData("a temporal entity needs a type")
@@ -422,22 +423,26 @@ class TemporalService:
             _append(conn, entity_id, entity_types[0], attrs)
             return not existed
 
-        return self.database.run_write(job)
+        return job
 
-    def append_attrs(self, entity_id: str, attrs: Attrs) -> None:
+    @write_operation
+    def append_attrs(self, entity_id: str, attrs: Attrs) -> Job[None]:
         """Add instances to the history of an entity that has one; ResourceNotFound otherwise."""
-        self.database.run_write(
-            lambda conn: _append(conn, entity_id, _entity_type(conn, entity_id), attrs)
-        )
 
-    def delete(self, entity_id: str) -> None:
+        def job(conn: Connection) -> None:
+            _append(conn, entity_id, _entity_type(conn, entity_id), attrs)
+
+        return job
+
+    @write_operation
+    def delete(self, entity_id: str) -> Job[None]:
         """Delete the whole history of an entity; ResourceNotFound if it has none."""
 
         def job(conn: Connection) -> None:
             if not repository.delete_history(conn, entity_id):
                 raise ResourceNotFound(f"entity {entity_id} has no temporal history")
 
-        self.database.run_write(job)
+        return job
 
 
 # --- helpers -------------------------------------------------------------------------------

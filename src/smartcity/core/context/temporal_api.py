@@ -82,7 +82,7 @@ async def temporal_create(request: Request, state: State) -> Response:
     ctx = state.resolver.resolve(body.context_spec)
     data = strip_context(require_object(body.data))
     entity = model.parse_entity(data, ctx, model_now(), temporal=True)
-    created = await call(state.temporal.create_or_append, entity.id, entity.types, entity.attrs)
+    created = await state.temporal.create_or_append.run_async(entity.id, entity.types, entity.attrs)
     headers = {"Location": f"/ngsi-ld/v1/temporal/entities/{entity.id}"}
     return Response(status_code=201 if created else 204, headers=headers if created else None)
 
@@ -95,7 +95,7 @@ async def temporal_append(entity_id: str, request: Request, state: State) -> Res
     ctx = state.resolver.resolve(body.context_spec)
     data = strip_context(require_object(body.data))
     attrs = model.parse_fragment(data, ctx, model_now(), allow_null=False, temporal=True)
-    await call(state.temporal.append_attrs, entity_id, attrs)
+    await state.temporal.append_attrs.run_async(entity_id, attrs)
     return Response(status_code=204)
 
 
@@ -103,7 +103,7 @@ async def temporal_append(entity_id: str, request: Request, state: State) -> Res
 async def temporal_delete(entity_id: str, state: State) -> Response:
     """Delete an entity's history."""
     model.check_entity_id(entity_id)
-    await call(state.temporal.delete, entity_id)
+    await state.temporal.delete.run_async(entity_id)
     return Response(status_code=204)
 
 
