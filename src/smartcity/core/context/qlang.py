@@ -820,21 +820,38 @@ IndexEntry: TypeAlias = tuple[str, float | None, str | None]
 
 
 def index_entries(attrs: dict[str, list[dict[str, Any]]]) -> list[IndexEntry]:
-    """(attribute IRI, number, string) rows of the attribute index for stored ``attrs``."""
+    """(attribute IRI, number, string) rows of the attribute index for stored ``attrs``.
+
+    The places read mirror ``_sources`` for a plain attribute path (default instance; its
+    value or the value's elements; for strings also ``@value``, ``object`` and the language
+    map). Written out rather than derived from ``_sources`` because it runs for every value
+    written; tests/core/context/test_attr_index.py holds the two to the same answers.
+    """
     entries: dict[IndexEntry, None] = {}
-    for iri in attrs:
-        path = AttrPath(iri)
-        for kind in ("num", "str"):
-            for keys, mode in _sources(path, kind, _same):
-                for value in _candidates(_lookup(attrs, keys), mode):
-                    entry = _index_entry(iri, kind, value)
-                    if entry is not None:
-                        entries[entry] = None
+    for iri, instances in attrs.items():
+        if not isinstance(instances, list) or not instances or not isinstance(instances[0], dict):
+            continue
+        for kind, value in _index_candidates(instances[0]):
+            entry = _index_entry(iri, kind, value)
+            if entry is not None:
+                entries[entry] = None
     return list(entries)
 
 
-def _same(term: str) -> str:
-    return term
+def _index_candidates(instance: dict[str, Any]) -> Iterator[tuple[Kind, Any]]:
+    if "value" in instance:
+        value = instance["value"]
+        for item in _candidates(value, "each"):
+            yield ("num", item)
+            yield ("str", item)
+        if isinstance(value, dict) and "@value" in value:
+            yield ("str", value["@value"])
+    if "object" in instance:
+        for item in _candidates(instance["object"], "each"):
+            yield ("str", item)
+    if "languageMap" in instance:
+        for item in _candidates(instance["languageMap"], "members"):
+            yield ("str", item)
 
 
 def _index_entry(iri: str, kind: Kind, value: Any) -> IndexEntry | None:

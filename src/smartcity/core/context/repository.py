@@ -31,6 +31,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB, array
 from sqlalchemy.exc import IntegrityError
 
+from smartcity.core.db import json_dumps
+
 from . import qlang
 from .errors import AlreadyExists
 from .tables import attr_history, attr_index, entities
@@ -46,6 +48,10 @@ ENTITY_COLUMNS = (
     entities.c.modified_at,
 )
 Bbox = tuple[float, float, float, float]
+_LIGHT_COLUMNS = tuple(
+    literal({}, type_=entities.c.attrs.type).label("attrs") if c is entities.c.attrs else c
+    for c in ENTITY_COLUMNS
+)
 
 
 @dataclass
@@ -121,13 +127,22 @@ def get_entity(
 
 
 def get_entities(
-    conn: Connection, entity_ids: Iterable[str], *, for_update: bool = False
+    conn: Connection,
+    entity_ids: Iterable[str],
+    *,
+    for_update: bool = False,
+    with_attrs: bool = True,
 ) -> dict[str, EntityRecord]:
-    """Entities by id, as a dict (missing ids are absent)."""
+    """Entities by id, as a dict (missing ids are absent).
+
+    `with_attrs=False` skips decoding the attributes (empty in the records), for callers
+    that replace them anyway.
+    """
     wanted = list(dict.fromkeys(entity_ids))
     found: dict[str, EntityRecord] = {}
+    columns = ENTITY_COLUMNS if with_attrs else _LIGHT_COLUMNS
     for start in range(0, len(wanted), 500):
-        stmt = select(*ENTITY_COLUMNS).where(entities.c.id.in_(wanted[start : start + 500]))
+        stmt = select(*columns).where(entities.c.id.in_(wanted[start : start + 500]))
         if for_update and conn.dialect.name == "postgresql":
             stmt = stmt.order_by(entities.c.pk).with_for_update()
         for row in conn.execute(stmt):
@@ -281,8 +296,27 @@ _UPDATE_ENTITY = (
     )
 )
 _DELETE_INDEX_ROWS = delete(attr_index).where(attr_index.c.entity_pk == bindparam("pk"))
-_INSERT_INDEX_ROWS = insert(attr_index)
-_INSERT_HISTORY = insert(attr_history)
+
+# The two inserts that carry one row per value written go straight to the driver's
+# executemany: SQLAlchemy's per-row parameter processing cost more than the inserts.
+_INSERT_INDEX_SQL = "INSERT INTO attr_index (entity_pk, attr, num, txt) VALUES ({})"
+_INSERT_HISTORY_SQL = (
+    "INSERT INTO attr_history (entity_id, entity_type, attr, dataset_id, observed_at,"
+    " value_num, instance) VALUES ({})"
+)
+_PLACEHOLDERS = {
+    "sqlite": ("?, ?, ?, ?", "?, ?, ?, ?, ?, ?, ?"),
+    "postgresql": ("%s, %s, %s, %s", "%s, %s, %s, %s, %s, %s, %s::jsonb"),
+}
+
+
+def _executemany(conn: Connection, sql: str, rows: list[tuple[Any, ...]]) -> None:
+    """Run one parameterised statement over many rows through the DBAPI cursor."""
+    cursor = conn.connection.cursor()
+    try:
+        cursor.executemany(sql, rows)
+    finally:
+        cursor.close()
 
 
 def write_index(conn: Connection, records: Sequence[EntityRecord], *, fresh: bool) -> None:
@@ -291,12 +325,13 @@ def write_index(conn: Connection, records: Sequence[EntityRecord], *, fresh: boo
     if not fresh and pks:
         conn.execute(_DELETE_INDEX_ROWS, [{"pk": pk} for pk in pks])
     rows = [
-        {"entity_pk": record.pk, "attr": attr, "num": num, "txt": txt}
+        (record.pk, attr, num, txt)
         for record in records
         for attr, num, txt in qlang.index_entries(record.attrs)
     ]
     if rows:
-        conn.execute(_INSERT_INDEX_ROWS, rows)
+        values = _PLACEHOLDERS[conn.dialect.name][0]
+        _executemany(conn, _INSERT_INDEX_SQL.format(values), rows)
 
 
 #: A term matching fewer index rows than this is answered from the index; a broader one is
@@ -396,21 +431,20 @@ def append_history(conn: Connection, rows: Sequence[HistoryRow]) -> None:
         return
     if conn.dialect.name == "postgresql":
         ensure_month_partitions(conn, {row.observed_at for row in rows})
-    conn.execute(
-        _INSERT_HISTORY,
-        [
-            {
-                "entity_id": row.entity_id,
-                "entity_type": row.entity_type,
-                "attr": row.attr,
-                "dataset_id": row.dataset_id,
-                "observed_at": row.observed_at,
-                "value_num": row.value_num,
-                "instance": row.instance,
-            }
-            for row in rows
-        ],
-    )
+    values = _PLACEHOLDERS[conn.dialect.name][1]
+    history = [
+        (
+            row.entity_id,
+            row.entity_type,
+            row.attr,
+            row.dataset_id,
+            row.observed_at,
+            row.value_num,
+            json_dumps(row.instance),
+        )
+        for row in rows
+    ]
+    _executemany(conn, _INSERT_HISTORY_SQL.format(values), history)
 
 
 def ensure_month_partitions(conn: Connection, instants_us: Iterable[int]) -> None:

@@ -236,7 +236,9 @@ class ContextBroker:
 
         def job(conn: Connection) -> tuple[BatchResult, list[str]]:
             result, created = BatchResult(), []
-            existing = repository.get_entities(conn, _ids(items), for_update=True)
+            existing = repository.get_entities(
+                conn, _ids(items), for_update=True, with_attrs=not replace
+            )
             new: dict[str, EntityRecord] = {}
             changed: dict[str, EntityRecord] = {}
             history: list[HistoryRow] = []
