@@ -232,3 +232,65 @@ def test_query_renders_requested_attrs_and_format(city: TestClient) -> None:
             "intensity": 655,
         }
     ]
+
+
+def test_geo_on_polygon_locations(client: TestClient) -> None:
+    wards = [
+        {
+            "id": "urn:ngsi-ld:AdministrativeArea:ninh-kieu",
+            "type": "AdministrativeArea",
+            "location": {
+                "type": "Polygon",
+                "coordinates": [
+                    [
+                        [105.76, 10.01],
+                        [105.80, 10.01],
+                        [105.80, 10.05],
+                        [105.76, 10.05],
+                        [105.76, 10.01],
+                    ]
+                ],
+            },
+        },
+        {
+            "id": "urn:ngsi-ld:AdministrativeArea:cai-rang",
+            "type": "AdministrativeArea",
+            "location": {
+                "type": "Polygon",
+                "coordinates": [
+                    [
+                        [105.72, 9.96],
+                        [105.78, 9.96],
+                        [105.78, 10.005],
+                        [105.72, 10.005],
+                        [105.72, 9.96],
+                    ]
+                ],
+            },
+        },
+    ]
+    assert client.post(f"{BASE}/entityOperations/create", json=wards).status_code == 201
+    wharf = "[105.7880,10.0340]"
+    assert query(
+        client, type="AdministrativeArea", georel="contains", geometry="Point", coordinates=wharf
+    ) == ["ninh-kieu"]
+    near = query(
+        client,
+        type="AdministrativeArea",
+        georel="near;maxDistance==1000",
+        geometry="Point",
+        coordinates="[105.7700,10.0000]",
+    )
+    assert near == ["cai-rang", "ninh-kieu"]
+    counted = client.get(
+        f"{BASE}/entities",
+        params={
+            "type": "AdministrativeArea",
+            "georel": "intersects",
+            "geometry": "Point",
+            "coordinates": wharf,
+            "count": "true",
+            "limit": 0,
+        },
+    )
+    assert counted.headers["NGSILD-Results-Count"] == "1"

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from sqlalchemy import (
     ColumnElement,
     Connection,
@@ -16,12 +17,14 @@ from sqlalchemy import (
     Text,
     and_,
     bindparam,
+    case,
     column,
     delete,
     exists,
     func,
     insert,
     literal,
+    null,
     or_,
     select,
     text,
@@ -35,6 +38,7 @@ from smartcity.core.db import json_dumps
 
 from . import qlang
 from .errors import AlreadyExists
+from .model import LOCATION_IRI
 from .tables import attr_history, attr_index, entities
 from .times import add_months_us, format_us, parse_datetime_us
 
@@ -193,6 +197,67 @@ def iterate_entities(
         if len(records) < batch:
             return
         after = records[-1].pk or 0
+
+
+@dataclass(frozen=True)
+class LocationCandidate:
+    """An entity's `location` as the spatial columns hold it (GeoJSON only if not a Point)."""
+
+    pk: int
+    minx: float
+    miny: float
+    maxx: float
+    maxy: float
+    geojson: Any
+
+    def geometry(self) -> dict[str, Any]:
+        """The GeoJSON geometry of the default `location`."""
+        if self.geojson is not None:
+            return self.geojson if isinstance(self.geojson, dict) else orjson.loads(self.geojson)
+        return {"type": "Point", "coordinates": [self.minx, self.miny]}
+
+
+def iterate_locations(
+    conn: Connection, flt: EntityFilter, batch: int = 2000
+) -> Iterator[LocationCandidate]:
+    """Locations of the entities matching `flt`, in storage order, without their documents."""
+    is_point = and_(
+        entities.c.loc_minx == entities.c.loc_maxx, entities.c.loc_miny == entities.c.loc_maxy
+    )
+    if conn.dialect.name == "postgresql":
+        value: ColumnElement[Any] = entities.c.attrs[(LOCATION_IRI, 0, "value")]
+    else:
+        value = func.json_extract(entities.c.attrs, json_path(LOCATION_IRI) + "[0].value")
+    geojson = case((is_point, null()), else_=value)
+    columns = (entities.c.pk, *_LOC_COLUMNS, geojson.label("geojson"))
+    after = 0
+    while True:
+        stmt = (
+            select(*columns)
+            .where(
+                _filter_clause(conn, flt), entities.c.pk > after, entities.c.loc_minx.is_not(None)
+            )
+            .order_by(entities.c.pk)
+            .limit(batch)
+        )
+        rows = conn.execute(stmt).all()
+        for row in rows:
+            yield LocationCandidate(row[0], row[1], row[2], row[3], row[4], row[5])
+        if len(rows) < batch:
+            return
+        after = rows[-1][0]
+
+
+def get_by_pks(conn: Connection, pks: Sequence[int]) -> list[EntityRecord]:
+    """Entities by primary key, in the order given."""
+    if not pks:
+        return []
+    rows = conn.execute(select(*ENTITY_COLUMNS).where(entities.c.pk.in_(list(pks))))
+    by_pk = {row.pk: EntityRecord.from_row(row) for row in rows}
+    return [by_pk[pk] for pk in pks if pk in by_pk]
+
+
+_LOC_COLUMNS = (entities.c.loc_minx, entities.c.loc_miny, entities.c.loc_maxx, entities.c.loc_maxy)
 
 
 def _filter_clause(conn: Connection, flt: EntityFilter) -> ColumnElement[bool]:

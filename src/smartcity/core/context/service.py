@@ -499,6 +499,26 @@ def _geo_page(
 ) -> tuple[list[EntityRecord], int | None]:
     """Exact geo filtering in Python after the spatial-index prefilter."""
     assert query.geo is not None
+    if query.geo.geoproperty != model.LOCATION_IRI:
+        return _geo_page_by_documents(conn, flt, query)
+    # `location` is mirrored in columns: a Point is tested from them without reading the
+    # entity's JSON, and only the page's entities are fetched whole.
+    matched: list[int] = []
+    end = query.offset + query.limit
+    for candidate in repository.iterate_locations(conn, flt):
+        if query.geo.matches(candidate.geometry()):
+            matched.append(candidate.pk)
+            if len(matched) >= end and not query.count:
+                break
+    page = repository.get_by_pks(conn, matched[query.offset : end])
+    return page, (len(matched) if query.count else None)
+
+
+def _geo_page_by_documents(
+    conn: Connection, flt: EntityFilter, query: EntityQuery
+) -> tuple[list[EntityRecord], int | None]:
+    """Geo-query on a GeoProperty other than `location`: read each candidate's JSON."""
+    assert query.geo is not None
     geo, page, matched = query.geo, [], 0
     end = query.offset + query.limit
     for record in repository.iterate_entities(conn, flt):
