@@ -277,7 +277,7 @@ def test_geo_on_polygon_locations(client: TestClient) -> None:
     near = query(
         client,
         type="AdministrativeArea",
-        georel="near;maxDistance==1000",
+        georel="near;maxDistance==1200",
         geometry="Point",
         coordinates="[105.7700,10.0000]",
     )
