@@ -69,6 +69,6 @@ attr_history = Table(
     Column("observed_at", BigInteger, nullable=False),
     Column("value_num", Float, nullable=True),
     Column("instance", Json, nullable=False),
-    Index("ix_attr_history_entity_attr_time", "entity_id", "attr", "observed_at"),
+    Index("ix_attr_history_entity_attr_time", "entity_id", "attr", "observed_at", "value_num"),
     Index("ix_attr_history_type_time", "entity_type", "observed_at"),
 )

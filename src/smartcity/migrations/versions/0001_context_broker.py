@@ -50,8 +50,9 @@ POSTGRES_HISTORY = [
          PRIMARY KEY (pk, observed_at)
        ) PARTITION BY RANGE (observed_at)""",
     "CREATE TABLE attr_history_default PARTITION OF attr_history DEFAULT",
+    # value_num rides along so that aggregations read the index alone.
     """CREATE INDEX ix_attr_history_entity_attr_time
-         ON attr_history (entity_id, attr, observed_at)""",
+         ON attr_history (entity_id, attr, observed_at) INCLUDE (value_num)""",
     "CREATE INDEX ix_attr_history_type_time ON attr_history (entity_type, observed_at)",
     # GiST over the location box: the PostgreSQL counterpart of SQLite's R*Tree.
     """CREATE INDEX ix_entities_loc ON entities
@@ -92,8 +93,11 @@ def upgrade() -> None:
         sa.Column("value_num", sa.Float, nullable=True),
         sa.Column("instance", Json, nullable=False),
     )
+    # value_num last: aggregations are answered from this covering index alone.
     op.create_index(
-        "ix_attr_history_entity_attr_time", "attr_history", ["entity_id", "attr", "observed_at"]
+        "ix_attr_history_entity_attr_time",
+        "attr_history",
+        ["entity_id", "attr", "observed_at", "value_num"],
     )
     op.create_index("ix_attr_history_type_time", "attr_history", ["entity_type", "observed_at"])
     for statement in SQLITE_RTREE:
