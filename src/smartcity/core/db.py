@@ -93,7 +93,13 @@ class WriteQueue:
                     self._jobs.put(None)  # stop after this batch
                     break
                 batch.append(item)
-            self._commit(batch)
+            # A job whose caller gave up (cancelled) is dropped before it runs; the rest go on.
+            live = [(job, future) for job, future in batch if future.set_running_or_notify_cancel()]
+            if live:
+                try:
+                    self._commit(live)
+                except BaseException as error:
+                    _fail_all(live, error)
 
     def _commit(self, batch: list[tuple[Callable[[Connection], Any], Future[Any]]]) -> None:
         if len(batch) == 1:
@@ -105,8 +111,7 @@ class WriteQueue:
                 for job, future in batch:
                     outcomes.append((future, *_in_savepoint(conn, job)))
         except Exception as error:  # the commit failed: nothing of the group is stored
-            for _, future in batch:
-                future.set_exception(error)
+            _fail_all(batch, error)
             return
         for future, result, job_error in outcomes:
             if job_error is None:
@@ -122,6 +127,15 @@ class WriteQueue:
             future.set_exception(error)
             return
         future.set_result(result)
+
+
+def _fail_all(
+    batch: list[tuple[Callable[[Connection], Any], Future[Any]]], error: BaseException
+) -> None:
+    """Hand `error` to every caller of the batch that has no outcome yet."""
+    for _, future in batch:
+        if not future.done():
+            future.set_exception(error)
 
 
 def _in_savepoint(

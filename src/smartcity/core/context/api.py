@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
@@ -35,11 +34,12 @@ from .params import (
     read_body,
     render_options,
     request_context,
+    resolve_context,
     response_media,
     to_feature,
     to_geojson,
 )
-from .repository import EntityRecord
+from .repository import EntityRecord, Selector
 from .service import BatchResult, ContextBroker, EntityQuery, UpdateResult
 from .temporal import TemporalService
 from .times import now_us
@@ -113,7 +113,7 @@ def render(record: EntityRecord, ctx: ActiveContext, opts: model.RenderOptions) 
 async def create_entity(request: Request, state: State) -> Response:
     """Create an entity."""
     body = await read_body(request, state.max_body_bytes)
-    ctx = state.resolver.resolve(body.context_spec)
+    ctx = await resolve_context(state.resolver, body.context_spec)
     entity = model.parse_entity(body.data, ctx, model_now())
     await state.broker.create.run_async(entity)
     return Response(status_code=201, headers=_location(entity.id))
@@ -122,7 +122,7 @@ async def create_entity(request: Request, state: State) -> Response:
 @router.get("/entities")
 async def query_entities(request: Request, state: State) -> Response:
     """Query entities by type, id, attributes, q and geo-query."""
-    ctx = request_context(request, state.resolver)
+    ctx = await request_context(request, state.resolver)
     query = entity_query_from_params(request, ctx, state)
     opts = render_options(request, ctx)
     records, total = await call(state.broker.query, query, ctx.expand)
@@ -152,11 +152,7 @@ def entity_query_from_params(
 def _id_pattern(pattern: str | None) -> str | None:
     if pattern is None:
         return None
-    try:
-        re.compile(pattern)
-    except re.error as exc:
-        raise BadRequestData(f"idPattern is not a regular expression: {exc}") from None
-    return pattern
+    return qlang.check_regex(pattern, "idPattern")
 
 
 def _entity_list(
@@ -185,7 +181,7 @@ def _geojson_response(content: Any, headers: dict[str, str]) -> Response:
 async def retrieve_entity(entity_id: str, request: Request, state: State) -> Response:
     """Retrieve one entity."""
     model.check_entity_id(entity_id)
-    ctx = request_context(request, state.resolver)
+    ctx = await request_context(request, state.resolver)
     opts = render_options(request, ctx)
     record = await call(state.broker.retrieve, entity_id)
     wanted_types = csv_param(request, "type")
@@ -203,7 +199,7 @@ async def delete_attribute(
 ) -> Response:
     """Delete an attribute (one datasetId, or all instances with deleteAll=true)."""
     model.check_entity_id(entity_id)
-    ctx = request_context(request, state.resolver)
+    ctx = await request_context(request, state.resolver)
     await state.broker.delete_attr.run_async(
         entity_id,
         ctx.expand(model.check_name(attr_id)),
@@ -228,7 +224,7 @@ async def replace_attribute(
     """Replace one attribute (all of its instances given in the body)."""
     model.check_entity_id(entity_id)
     body = await read_body(request, state.max_body_bytes)
-    ctx = state.resolver.resolve(body.context_spec)
+    ctx = await resolve_context(state.resolver, body.context_spec)
     iri = ctx.expand(model.check_name(attr_id))
     data = strip_context(body.data)
     instances = model.parse_attribute(attr_id, data, ctx, model_now())
@@ -241,7 +237,7 @@ async def patch_attribute(entity_id: str, attr_id: str, request: Request, state:
     """Partially update one attribute instance."""
     model.check_entity_id(entity_id)
     body = await read_body(request, state.max_body_bytes, patch=True)
-    ctx = state.resolver.resolve(body.context_spec)
+    ctx = await resolve_context(state.resolver, body.context_spec)
     iri = ctx.expand(model.check_name(attr_id))
     patch = _attribute_patch(attr_id, strip_context(body.data), ctx)
     await state.broker.patch_attr.run_async(entity_id, iri, patch)
@@ -270,7 +266,7 @@ async def append_attributes(entity_id: str, request: Request, state: State) -> R
     """Append attributes (options=noOverwrite keeps existing ones)."""
     model.check_entity_id(entity_id)
     body = await read_body(request, state.max_body_bytes)
-    ctx = state.resolver.resolve(body.context_spec)
+    ctx = await resolve_context(state.resolver, body.context_spec)
     attrs = _fragment(body, ctx)
     no_overwrite = "noOverwrite" in options(request)
     result = await state.broker.append_attrs.run_async(entity_id, attrs, no_overwrite=no_overwrite)
@@ -282,7 +278,7 @@ async def update_attributes(entity_id: str, request: Request, state: State) -> R
     """Update existing attributes."""
     model.check_entity_id(entity_id)
     body = await read_body(request, state.max_body_bytes, patch=True)
-    ctx = state.resolver.resolve(body.context_spec)
+    ctx = await resolve_context(state.resolver, body.context_spec)
     result = await state.broker.update_attrs.run_async(entity_id, _fragment(body, ctx))
     return _update_result(result, ctx)
 
@@ -292,7 +288,7 @@ async def replace_entity(entity_id: str, request: Request, state: State) -> Resp
     """Replace an entity's attributes (and type, if given)."""
     model.check_entity_id(entity_id)
     body = await read_body(request, state.max_body_bytes)
-    ctx = state.resolver.resolve(body.context_spec)
+    ctx = await resolve_context(state.resolver, body.context_spec)
     data = require_object(body.data)
     if data.get("id", entity_id) != entity_id:
         raise BadRequestData("the body's id differs from the id in the URL")
@@ -306,7 +302,7 @@ async def merge_entity(entity_id: str, request: Request, state: State) -> Respon
     """Merge-patch an entity (a value of urn:ngsi-ld:null deletes the attribute)."""
     model.check_entity_id(entity_id)
     body = await read_body(request, state.max_body_bytes, patch=True)
-    ctx = state.resolver.resolve(body.context_spec)
+    ctx = await resolve_context(state.resolver, body.context_spec)
     data = require_object(body.data)
     if data.get("id", entity_id) != entity_id:
         raise BadRequestData("the body's id differs from the id in the URL")
@@ -403,7 +399,7 @@ def _problem(error: NgsiLdError) -> dict[str, Any]:
 async def batch_create(request: Request, state: State) -> Response:
     """Create many entities."""
     body = await read_body(request, state.max_body_bytes)
-    items = _batch_items(body, state.resolver)
+    items = await run_in_threadpool(_batch_items, body, state.resolver)
     result = await state.broker.batch_create.run_async(items)
     return _batch_response(result, 201, result.success)
 
@@ -412,7 +408,7 @@ async def batch_create(request: Request, state: State) -> Response:
 async def batch_upsert(request: Request, state: State) -> Response:
     """Create or replace (options=replace, the default) or update (options=update) entities."""
     body = await read_body(request, state.max_body_bytes)
-    items = _batch_items(body, state.resolver)
+    items = await run_in_threadpool(_batch_items, body, state.resolver)
     replace = "update" not in options(request)
     result, created = await state.broker.batch_upsert.run_async(items, replace=replace)
     if created and not result.errors:
@@ -424,7 +420,7 @@ async def batch_upsert(request: Request, state: State) -> Response:
 async def batch_update(request: Request, state: State) -> Response:
     """Update attributes of many existing entities."""
     body = await read_body(request, state.max_body_bytes)
-    items = _batch_items(body, state.resolver)
+    items = await run_in_threadpool(_batch_items, body, state.resolver)
     no_overwrite = "noOverwrite" in options(request)
     result = await state.broker.batch_update.run_async(items, no_overwrite=no_overwrite)
     return _batch_response(result, 204)
@@ -446,7 +442,7 @@ async def batch_delete(request: Request, state: State) -> Response:
 async def batch_query(request: Request, state: State) -> Response:
     """Query entities with a Query object in the body."""
     body = await read_body(request, state.max_body_bytes)
-    ctx = state.resolver.resolve(body.context_spec)
+    ctx = await resolve_context(state.resolver, body.context_spec)
     query = _query_from_body(require_object(body.data), ctx, request, state)
     opts = render_options(request, ctx)
     records, total = await call(state.broker.query, query, ctx.expand)
@@ -461,28 +457,54 @@ def _query_from_body(
     selectors = data.get("entities") or []
     if not isinstance(selectors, list):
         raise BadRequestData("entities must be an array of EntitySelector")
-    types = [ctx.expand(s["type"]) for s in selectors if isinstance(s, dict) and "type" in s]
-    ids = [s["id"] for s in selectors if isinstance(s, dict) and "id" in s]
-    patterns = [s["idPattern"] for s in selectors if isinstance(s, dict) and "idPattern" in s]
-    geo_q = data.get("geoQ")
+    attrs = data.get("attrs") or []
+    if not isinstance(attrs, list) or not all(isinstance(a, str) for a in attrs):
+        raise BadRequestData("attrs must be an array of attribute names")
+    q_text = data.get("q")
+    if q_text is not None and not isinstance(q_text, str):
+        raise BadRequestData("q must be a string")
     limit, offset = parse_limit(request, state.default_limit, state.max_limit)
     return EntityQuery(
-        types=types,
-        ids=[model.check_entity_id(i) for i in ids],
-        id_pattern=_id_pattern("|".join(f"(?:{p})" for p in patterns) if patterns else None),
-        attrs=sorted(model.select_attrs(data.get("attrs") or [], ctx)),
-        q=qlang.parse_q(data["q"]) if data.get("q") else None,
-        geo=geo.parse_geoquery(
-            geo_q.get("georel"),
-            geo_q.get("geometry"),
-            geo_q.get("coordinates"),
-            ctx.expand(geo_q.get("geoproperty") or "location"),
-        )
-        if isinstance(geo_q, dict)
-        else None,
+        selectors=[_selector(item, ctx) for item in selectors],
+        attrs=sorted(model.select_attrs(attrs, ctx)),
+        q=qlang.parse_q(q_text) if q_text else None,
+        geo=_geo_q(data.get("geoQ"), ctx),
         limit=limit,
         offset=offset,
         count=bool_param(request, "count"),
+    )
+
+
+def _selector(item: Any, ctx: ActiveContext) -> Selector:
+    """One EntitySelector: type, and id or idPattern."""
+    if not isinstance(item, dict):
+        raise BadRequestData("an EntitySelector must be a JSON object")
+    for key in ("type", "id", "idPattern"):
+        if key in item and not isinstance(item[key], str):
+            raise BadRequestData(f"EntitySelector {key} must be a string")
+    types = [
+        ctx.expand(model.check_name(t, "entity type")) for t in item.get("type", "").split(",") if t
+    ]
+    ids = [model.check_entity_id(item["id"])] if "id" in item else []
+    return Selector(types=types, ids=ids, id_pattern=_id_pattern(item.get("idPattern")))
+
+
+def _geo_q(value: Any, ctx: ActiveContext) -> geo.GeoQuery | None:
+    """The geoQ member of a Query body."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise BadRequestData("geoQ must be a JSON object")
+    for key in ("georel", "geometry", "geoproperty"):
+        if key in value and not isinstance(value[key], str):
+            raise BadRequestData(f"geoQ.{key} must be a string")
+    if "coordinates" in value and not isinstance(value["coordinates"], list | str):
+        raise BadRequestData("geoQ.coordinates must be an array")
+    return geo.parse_geoquery(
+        value.get("georel"),
+        value.get("geometry"),
+        value.get("coordinates"),
+        ctx.expand(value.get("geoproperty") or "location"),
     )
 
 
@@ -492,7 +514,7 @@ def _query_from_body(
 @router.get("/types")
 async def list_types(request: Request, state: State) -> Response:
     """Entity types in use (details=true for their attributes)."""
-    ctx = request_context(request, state.resolver)
+    ctx = await request_context(request, state.resolver)
     counts = await call(state.broker.type_counts)
     if not bool_param(request, "details"):
         content: Any = {
@@ -517,7 +539,7 @@ async def list_types(request: Request, state: State) -> Response:
 @router.get("/types/{type_name:path}")
 async def type_info(type_name: str, request: Request, state: State) -> Response:
     """One entity type: how many entities, which attributes."""
-    ctx = request_context(request, state.resolver)
+    ctx = await request_context(request, state.resolver)
     iri = ctx.expand(type_name)
     counts = dict(await call(state.broker.type_counts))
     if iri not in counts:
@@ -539,7 +561,7 @@ async def type_info(type_name: str, request: Request, state: State) -> Response:
 @router.get("/attributes")
 async def list_attributes(request: Request, state: State) -> Response:
     """Attributes in use (details=true for the types that use them)."""
-    ctx = request_context(request, state.resolver)
+    ctx = await request_context(request, state.resolver)
     usage = await call(state.broker.attribute_usage)
     by_attr: dict[str, set[str]] = {}
     counts: dict[str, int] = {}
@@ -562,7 +584,7 @@ async def list_attributes(request: Request, state: State) -> Response:
 @router.get("/attributes/{attr_name:path}")
 async def attribute_info(attr_name: str, request: Request, state: State) -> Response:
     """One attribute: how many entities have it, and of which types."""
-    ctx = request_context(request, state.resolver)
+    ctx = await request_context(request, state.resolver)
     iri = ctx.expand(attr_name)
     usage = [u for u in await call(state.broker.attribute_usage) if u[1] == iri]
     if not usage:

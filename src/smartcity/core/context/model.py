@@ -45,7 +45,7 @@ RESERVED_NAMES = frozenset({"id", "@id", "type", "@type", "@context", "createdAt
 NULL_URI = "urn:ngsi-ld:null"
 LOCATION_IRI = "https://uri.etsi.org/ngsi-ld/location"
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:[^\s<>\"{}|\\^`]+$")
-_FORBIDDEN_NAME = re.compile(r"[\s<>\"'=;()\[\]&?]")
+_FORBIDDEN_NAME = re.compile(r"[\s<>\"'=;()\[\]&?|,*]")
 
 
 class TermMapper(Protocol):

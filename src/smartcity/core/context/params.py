@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 from fastapi import Request
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
 from . import geo, model, qlang
 from .errors import (
@@ -89,10 +90,17 @@ def entity_context(item: Any, body: Body, resolver: ContextResolver) -> ActiveCo
     return resolver.resolve(body.context_spec)
 
 
-def request_context(request: Request, resolver: ContextResolver) -> ActiveContext:
+async def resolve_context(resolver: ContextResolver, spec: Any) -> ActiveContext:
+    """Resolve a @context; remote fetches run off the event loop so they never stall it."""
+    if spec is None:
+        return resolver.resolve(None)  # the packaged core context: no I/O
+    return await run_in_threadpool(resolver.resolve, spec)
+
+
+async def request_context(request: Request, resolver: ContextResolver) -> ActiveContext:
     """The context of a GET/DELETE request, from its Link header."""
     link = request.headers.get("link")
-    return resolver.resolve(parse_link_header(link) if link else None)
+    return await resolve_context(resolver, parse_link_header(link) if link else None)
 
 
 # --- query parameters ----------------------------------------------------------------------
@@ -104,6 +112,10 @@ def csv_param(request: Request, name: str) -> list[str]:
     return [part.strip() for part in value.split(",") if part.strip()] if value else []
 
 
+#: Largest integer parameter (offset, limit, lastN): well inside a 64-bit database integer.
+MAX_INT_PARAM = 2**31 - 1
+
+
 def int_param(request: Request, name: str, default: int, *, minimum: int = 0) -> int:
     """A non-negative integer parameter; 400 when malformed."""
     value = request.query_params.get(name)
@@ -113,8 +125,8 @@ def int_param(request: Request, name: str, default: int, *, minimum: int = 0) ->
         number = int(value)
     except ValueError:
         raise BadRequestData(f"{name} must be an integer, got {value!r}") from None
-    if number < minimum:
-        raise BadRequestData(f"{name} must be ≥ {minimum}, got {number}")
+    if not minimum <= number <= MAX_INT_PARAM:
+        raise BadRequestData(f"{name} must be between {minimum} and {MAX_INT_PARAM}, got {number}")
     return number
 
 

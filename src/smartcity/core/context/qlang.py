@@ -46,7 +46,7 @@ import sqlalchemy as sa
 from sqlalchemy import ColumnElement
 from sqlalchemy.dialects.postgresql import JSONPATH
 
-from smartcity.core.context.errors import InvalidRequest
+from smartcity.core.context.errors import BadRequestData, InvalidRequest
 
 MAX_Q_LENGTH = 2000
 MAX_DEPTH = 32
@@ -366,6 +366,9 @@ class _Parser:
                 f"q: regular expression at position {start} uses {construct!r}, "
                 "which PostgreSQL does not evaluate like Python; rewrite it portably"
             )
+        problem = regex_risk(pattern)
+        if problem is not None:
+            raise InvalidRequest(f"q: regular expression at position {start} {problem}")
         return pattern
 
     def _scan_regex(self) -> None:
@@ -394,6 +397,38 @@ class _Parser:
 # Groups Python accepts but PostgreSQL rejects: named groups and references, atomic groups,
 # conditionals, scoped flags (?i:...) and the a/L/u flags.
 _UNPORTABLE_GROUP = re.compile(r"\(\?(?:P|>|\(|<[^=!]|[aiLmsux-]+:|[imsx]*[aLu])")
+
+
+#: Longest regular expression accepted in q and idPattern.
+MAX_REGEX_LENGTH = 256
+# A quantified group holding a quantifier, e.g. (a+)+ or (x*|y)*: the classic shape of
+# catastrophic backtracking. Python's re has no time limit, and on SQLite REGEXP runs in
+# Python under the GIL, so one such pattern would stall the whole server.
+_NESTED_QUANTIFIER = re.compile(r"\((?:[^()\\]|\\.)*[*+}](?:[^()\\]|\\.)*\)\s*[*+{]")
+
+
+def regex_risk(pattern: str) -> str | None:
+    """Why a client's regular expression is refused (too long, nested quantifiers), or None."""
+    if len(pattern) > MAX_REGEX_LENGTH:
+        return f"is longer than {MAX_REGEX_LENGTH} characters"
+    if _NESTED_QUANTIFIER.search(pattern):
+        return "nests a quantifier inside a quantified group, which can take exponential time"
+    return None
+
+
+def check_regex(pattern: str, name: str) -> str:
+    """Validate a client regular expression (syntax, portability, cost); 400 if refused."""
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise BadRequestData(f"{name} is not a regular expression: {exc}") from None
+    construct = _unportable_regex(pattern)
+    problem = regex_risk(pattern) or (
+        f"uses {construct!r}, which PostgreSQL does not evaluate like Python" if construct else None
+    )
+    if problem is not None:
+        raise BadRequestData(f"{name} {problem}")
+    return pattern
 
 
 def _unportable_regex(pattern: str) -> str | None:
@@ -817,6 +852,7 @@ class _Postgres:
 #: Longer strings are not indexed; a marker row (num and txt NULL) sends tests to the JSON.
 INDEXED_STRING_MAX = 256
 IndexEntry: TypeAlias = tuple[str, float | None, str | None]
+_EXACT_FLOAT_INT = 2**53
 
 
 def index_entries(attrs: dict[str, list[dict[str, Any]]]) -> list[IndexEntry]:
@@ -856,6 +892,8 @@ def _index_candidates(instance: dict[str, Any]) -> Iterator[tuple[Kind, Any]]:
 
 def _index_entry(iri: str, kind: Kind, value: Any) -> IndexEntry | None:
     if kind == "num" and _is_number(value):
+        if isinstance(value, int) and abs(value) > _EXACT_FLOAT_INT:
+            return (iri, None, None)  # not exact as a float: the JSON decides
         return (iri, float(value), None)
     if kind == "str" and isinstance(value, str):
         return (iri, None, value) if len(value) <= INDEXED_STRING_MAX else (iri, None, None)

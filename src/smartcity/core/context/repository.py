@@ -99,10 +99,21 @@ class EntityRecord:
         }
 
 
+@dataclass(frozen=True)
+class Selector:
+    """One EntitySelector of a Query: types AND (ids or idPattern)."""
+
+    types: Sequence[str] = ()
+    ids: Sequence[str] = ()
+    id_pattern: str | None = None
+
+
 @dataclass
 class EntityFilter:
     """Which entities a query selects (SQL part; exact geo matching is the caller's)."""
 
+    #: Entities matching any of these selectors (POST /entityOperations/query); () = all.
+    selectors: Sequence[Selector] = ()
     types: Sequence[str] = ()
     ids: Sequence[str] = ()
     id_pattern: str | None = None
@@ -263,17 +274,25 @@ _LOC_COLUMNS = (entities.c.loc_minx, entities.c.loc_miny, entities.c.loc_maxx, e
 def _filter_clause(conn: Connection, flt: EntityFilter) -> ColumnElement[bool]:
     dialect = conn.dialect.name
     clauses: list[ColumnElement[bool]] = list(flt.where)
-    if flt.types:
-        clauses.append(_type_clause(dialect, flt.types))
-    if flt.ids:
-        clauses.append(entities.c.id.in_(list(flt.ids)))
-    if flt.id_pattern:
-        clauses.append(entities.c.id.regexp_match(flt.id_pattern))
+    clauses.extend(_selector_clauses(dialect, Selector(flt.types, flt.ids, flt.id_pattern)))
+    if flt.selectors:
+        clauses.append(or_(*(and_(true(), *_selector_clauses(dialect, s)) for s in flt.selectors)))
     if flt.has_any_attr:
         clauses.append(or_(*(attr_exists(dialect, iri) for iri in flt.has_any_attr)))
     if flt.bbox:
         clauses.append(_bbox_clause(dialect, flt.bbox))
     return and_(true(), *clauses)
+
+
+def _selector_clauses(dialect: str, selector: Selector) -> list[ColumnElement[bool]]:
+    clauses: list[ColumnElement[bool]] = []
+    if selector.types:
+        clauses.append(_type_clause(dialect, selector.types))
+    if selector.ids:
+        clauses.append(entities.c.id.in_(list(selector.ids)))
+    if selector.id_pattern:
+        clauses.append(entities.c.id.regexp_match(selector.id_pattern))
+    return clauses
 
 
 def _type_clause(dialect: str, types: Sequence[str]) -> ColumnElement[bool]:
@@ -427,13 +446,13 @@ def q_clause(
     if not exhaustive and _index_rows(conn, hits) >= SELECTIVE_ROWS:
         return qlang.compile_q(expr, entities.c.attrs, dialect, expand)
     clause: ColumnElement[bool] = entities.c.pk.in_(hits)
-    if any(test.kind == "str" for test in tests):
-        # Strings too long for the index are tested on the JSON, on the entities that have one.
-        long_ones = select(attr_index.c.entity_pk).where(
-            attr_index.c.attr == iri, attr_index.c.num.is_(None), attr_index.c.txt.is_(None)
-        )
-        json_test = qlang.compile_q(expr, entities.c.attrs, dialect, expand)
-        clause = or_(clause, and_(entities.c.pk.in_(long_ones), json_test))
+    # Values the index cannot hold exactly (long strings, integers beyond 2**53) sit
+    # there as marker rows; those entities are tested on their JSON.
+    long_ones = select(attr_index.c.entity_pk).where(
+        attr_index.c.attr == iri, attr_index.c.num.is_(None), attr_index.c.txt.is_(None)
+    )
+    json_test = qlang.compile_q(expr, entities.c.attrs, dialect, expand)
+    clause = or_(clause, and_(entities.c.pk.in_(long_ones), json_test))
     return clause
 
 

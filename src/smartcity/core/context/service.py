@@ -18,7 +18,7 @@ from . import model, qlang, repository
 from .errors import AlreadyExists, NgsiLdError, ResourceNotFound
 from .geo import GeoQuery
 from .model import Attrs, EntityInput
-from .repository import EntityFilter, EntityRecord, HistoryRow
+from .repository import EntityFilter, EntityRecord, HistoryRow, Selector
 from .times import now_us, parse_datetime_us
 
 
@@ -45,6 +45,7 @@ class EntityQuery:
     types: Sequence[str] = ()
     ids: Sequence[str] = ()
     id_pattern: str | None = None
+    selectors: Sequence[Selector] = ()
     attrs: Sequence[str] = ()
     q: qlang.QExpr | None = None
     geo: GeoQuery | None = None
@@ -149,7 +150,7 @@ class ContextBroker:
                 raise ResourceNotFound(f"attribute {iri} not found in {entity_id}")
             merged = model.merge_instance(instances[index], patch)
             instances[index] = merged
-            return UpdateResult(updated=[iri]), {iri: [merged]}
+            return UpdateResult(updated=[iri]), {iri: [_as_written(merged, patch)]}
 
         return self._modify(entity_id, apply)
 
@@ -333,6 +334,7 @@ class ContextBroker:
         self, conn: Connection, query: EntityQuery, expand: Callable[[str], str]
     ) -> EntityFilter:
         flt = EntityFilter(
+            selectors=query.selectors,
             types=query.types,
             ids=query.ids,
             id_pattern=query.id_pattern,
@@ -473,15 +475,26 @@ def _merge(current: Attrs, attrs: Attrs) -> tuple[UpdateResult, Attrs]:
                 if index is not None:
                     del target[index]
             elif index is None:
-                target.append(dict(inst))
+                model.put_instance(target, dict(inst))
                 written.setdefault(iri, []).append(inst)
             else:
                 target[index] = model.merge_instance(target[index], inst)
-                written.setdefault(iri, []).append(target[index])
+                written.setdefault(iri, []).append(_as_written(target[index], inst))
         if not target:
             del current[iri]
         outcome.updated.append(iri)
     return outcome, written
+
+
+def _as_written(merged: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    """The history view of a merged instance: a patch without observedAt happened now.
+
+    The stored instance keeps its earlier observedAt (the standard's partial update), but
+    the history must not file the new value under that old time.
+    """
+    if "observedAt" in patch or "observedAt" not in merged:
+        return merged
+    return {key: value for key, value in merged.items() if key != "observedAt"}
 
 
 def _upsert_into(record: EntityRecord, item: EntityInput, replace: bool) -> Attrs:

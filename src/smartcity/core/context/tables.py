@@ -71,4 +71,5 @@ attr_history = Table(
     Column("instance", Json, nullable=False),
     Index("ix_attr_history_entity_attr_time", "entity_id", "attr", "observed_at", "value_num"),
     Index("ix_attr_history_type_time", "entity_type", "observed_at"),
+    sqlite_autoincrement=True,
 )

@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from . import model
-from .api import State, call, entity_query_from_params, model_now, require_object, strip_context
+from .api import (
+    State,
+    call,
+    entity_query_from_params,
+    model_now,
+    require_object,
+    single_tenant,
+    strip_context,
+)
 from .errors import BadRequestData
-from .params import csv_param, ngsi_response, options, read_body, request_context
+from .params import csv_param, ngsi_response, options, read_body, request_context, resolve_context
 from .temporal import TemporalQuery, parse_temporal_params
 
-router = APIRouter(prefix="/ngsi-ld/v1/temporal", tags=["NGSI-LD temporal"])
+router = APIRouter(
+    prefix="/ngsi-ld/v1/temporal",
+    tags=["NGSI-LD temporal"],
+    dependencies=[Depends(single_tenant)],
+)
 
 
 def _temporal_query(request: Request, attrs: list[str]) -> TemporalQuery:
@@ -35,7 +48,7 @@ def _temporal_query(request: Request, attrs: list[str]) -> TemporalQuery:
 async def temporal_entity(entity_id: str, request: Request, state: State) -> Response:
     """The history of one entity."""
     model.check_entity_id(entity_id)
-    ctx = request_context(request, state.resolver)
+    ctx = await request_context(request, state.resolver)
     attrs = sorted(model.select_attrs(csv_param(request, "attrs"), ctx))
     query = _temporal_query(request, attrs)
     sys_attrs = "sysAttrs" in options(request)
@@ -46,7 +59,7 @@ async def temporal_entity(entity_id: str, request: Request, state: State) -> Res
 @router.get("/entities")
 async def temporal_query(request: Request, state: State) -> Response:
     """Histories of the entities matching type/id/idPattern (q and geo on current state)."""
-    ctx = request_context(request, state.resolver)
+    ctx = await request_context(request, state.resolver)
     entity_query = entity_query_from_params(request, ctx, state)
     if not (entity_query.types or entity_query.ids or entity_query.id_pattern):
         raise BadRequestData("a temporal query needs type, id or idPattern")
@@ -70,8 +83,8 @@ async def _current_state_filter(entity_query: Any, ctx: Any, state: Any) -> set[
     """With q or a geo-query, only entities whose current state matches are returned."""
     if entity_query.q is None and entity_query.geo is None:
         return None
-    entity_query.limit, entity_query.offset = state.max_limit, 0
-    records, _ = await call(state.broker.query, entity_query, ctx.expand)
+    everything = replace(entity_query, limit=state.max_limit, offset=0)
+    records, _ = await call(state.broker.query, everything, ctx.expand)
     return {record.id for record in records}
 
 
@@ -79,7 +92,7 @@ async def _current_state_filter(entity_query: Any, ctx: Any, state: Any) -> set[
 async def temporal_create(request: Request, state: State) -> Response:
     """Create or add to the history of an entity."""
     body = await read_body(request, state.max_body_bytes)
-    ctx = state.resolver.resolve(body.context_spec)
+    ctx = await resolve_context(state.resolver, body.context_spec)
     data = strip_context(require_object(body.data))
     entity = model.parse_entity(data, ctx, model_now(), temporal=True)
     created = await state.temporal.create_or_append.run_async(entity.id, entity.types, entity.attrs)
@@ -92,7 +105,7 @@ async def temporal_append(entity_id: str, request: Request, state: State) -> Res
     """Add attribute instances to an entity's history."""
     model.check_entity_id(entity_id)
     body = await read_body(request, state.max_body_bytes)
-    ctx = state.resolver.resolve(body.context_spec)
+    ctx = await resolve_context(state.resolver, body.context_spec)
     data = strip_context(require_object(body.data))
     attrs = model.parse_fragment(data, ctx, model_now(), allow_null=False, temporal=True)
     await state.temporal.append_attrs.run_async(entity_id, attrs)

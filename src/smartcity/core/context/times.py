@@ -24,7 +24,7 @@ def parse_datetime_us(text: object, field: str = "DateTime") -> int:
         raise BadRequestData(f"{field} is not an ISO 8601 DateTime: {text!r}")
     try:
         return _parse_iso_us(text)
-    except ValueError:
+    except (ValueError, OverflowError):
         raise BadRequestData(f"{field} is not an ISO 8601 DateTime: {text!r}") from None
 
 
@@ -35,6 +35,8 @@ def _parse_iso_us(text: str) -> int:
     parsed = datetime.fromisoformat(text)
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
+    # In UTC the instant must still be a representable date (years 1 to 9999).
+    parsed.astimezone(UTC)
     delta = parsed - _EPOCH
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 

@@ -92,6 +92,8 @@ def upgrade() -> None:
         sa.Column("observed_at", sa.BigInteger, nullable=False),
         sa.Column("value_num", sa.Float, nullable=True),
         sa.Column("instance", Json, nullable=False),
+        # AUTOINCREMENT: instanceIds (urn:ngsi-ld:Instance:<pk>) are never reused after deletes.
+        sqlite_autoincrement=True,
     )
     # value_num last: aggregations are answered from this covering index alone.
     op.create_index(
