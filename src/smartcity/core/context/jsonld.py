@@ -90,6 +90,11 @@ def _iso(timestamp: float) -> str:
 # Link header
 
 
+#: Inline @context objects longer than this (as JSON) are processed for their request and
+#: not cached: a client sending many large distinct contexts must not fill the memory.
+MAX_CACHED_SPEC_CHARS = 16 * 1024
+
+
 def parse_link_header(value: str) -> str | None:
     """Return the @context URL of a Link header, None if it has none."""
     if not value or not value.strip():
@@ -601,7 +606,8 @@ class ContextResolver:
         processor = _Processor(self._load)
         processor.process(spec)
         ctx = _build_context(processor.state, _user_part(spec), key)
-        self._store_active(ctx)
+        if len(key) <= MAX_CACHED_SPEC_CHARS:
+            self._store_active(ctx)
         return ctx
 
     def cached(self) -> list[dict[str, Any]]:
