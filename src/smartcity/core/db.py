@@ -214,6 +214,9 @@ def open_database(url: str) -> Database:
         pool_size=10,
         max_overflow=20,
         pool_pre_ping=True,
+        # No server-side prepared statements: their generic plans ignore the values of a
+        # query (a spatial box, a selective q) and walk whole tables; custom plans do not.
+        connect_args={"prepare_threshold": None},
     )
     return Database(url=url, reader=engine, writer=engine)
 

@@ -228,10 +228,45 @@ class LocationCandidate:
         return {"type": "Point", "coordinates": [self.minx, self.miny]}
 
 
+#: Up to this many spatial-index candidates are fetched in one unordered query (the index
+#: drives it); more are walked in primary-key order, a batch at a time.
+UNORDERED_CANDIDATES = 50_000
+
+
 def iterate_locations(
     conn: Connection, flt: EntityFilter, batch: int = 2000
 ) -> Iterator[LocationCandidate]:
     """Locations of the entities matching `flt`, in storage order, without their documents."""
+    columns = _location_columns(conn)
+    where = and_(_filter_clause(conn, flt), entities.c.loc_minx.is_not(None))
+    if flt.bbox is not None:
+        # Planners would rather walk the primary key in order than trust the spatial index
+        # with ORDER BY ... LIMIT; a bounded candidate set is fetched whole and sorted here.
+        capped = select(literal(1)).where(where).limit(UNORDERED_CANDIDATES + 1).subquery()
+        if (
+            conn.execute(select(func.count()).select_from(capped)).scalar_one()
+            <= UNORDERED_CANDIDATES
+        ):
+            found = sorted(conn.execute(select(*columns).where(where)), key=lambda r: r[0])
+            yield from (LocationCandidate(*row) for row in found)
+            return
+    after = 0
+    while True:
+        stmt = (
+            select(*columns)
+            .where(where, entities.c.pk > after)
+            .order_by(entities.c.pk)
+            .limit(batch)
+        )
+        rows = conn.execute(stmt).all()
+        yield from (LocationCandidate(*row) for row in rows)
+        if len(rows) < batch:
+            return
+        after = rows[-1][0]
+
+
+def _location_columns(conn: Connection) -> tuple[ColumnElement[Any], ...]:
+    """pk, the location box, and the GeoJSON only when the location is not a Point."""
     is_point = and_(
         entities.c.loc_minx == entities.c.loc_maxx, entities.c.loc_miny == entities.c.loc_maxy
     )
@@ -239,24 +274,8 @@ def iterate_locations(
         value: ColumnElement[Any] = entities.c.attrs[(LOCATION_IRI, 0, "value")]
     else:
         value = func.json_extract(entities.c.attrs, json_path(LOCATION_IRI) + "[0].value")
-    geojson = case((is_point, null()), else_=value)
-    columns = (entities.c.pk, *_LOC_COLUMNS, geojson.label("geojson"))
-    after = 0
-    while True:
-        stmt = (
-            select(*columns)
-            .where(
-                _filter_clause(conn, flt), entities.c.pk > after, entities.c.loc_minx.is_not(None)
-            )
-            .order_by(entities.c.pk)
-            .limit(batch)
-        )
-        rows = conn.execute(stmt).all()
-        for row in rows:
-            yield LocationCandidate(row[0], row[1], row[2], row[3], row[4], row[5])
-        if len(rows) < batch:
-            return
-        after = rows[-1][0]
+    geojson = case((is_point, null()), else_=value).label("geojson")
+    return (entities.c.pk, *_LOC_COLUMNS, geojson)
 
 
 def get_by_pks(conn: Connection, pks: Sequence[int]) -> list[EntityRecord]:
@@ -447,13 +466,15 @@ def q_clause(
         return qlang.compile_q(expr, entities.c.attrs, dialect, expand)
     clause: ColumnElement[bool] = entities.c.pk.in_(hits)
     # Values the index cannot hold exactly (long strings, integers beyond 2**53) sit
-    # there as marker rows; those entities are tested on their JSON.
+    # there as marker rows; those entities are tested on their JSON. Only when there are
+    # any: the OR would keep the planners from driving the query from the index.
     long_ones = select(attr_index.c.entity_pk).where(
         attr_index.c.attr == iri, attr_index.c.num.is_(None), attr_index.c.txt.is_(None)
     )
+    if conn.execute(long_ones.limit(1)).first() is None:
+        return clause
     json_test = qlang.compile_q(expr, entities.c.attrs, dialect, expand)
-    clause = or_(clause, and_(entities.c.pk.in_(long_ones), json_test))
-    return clause
+    return or_(clause, and_(entities.c.pk.in_(long_ones), json_test))
 
 
 def _index_rows(conn: Connection, hits: Select[Any]) -> int:
