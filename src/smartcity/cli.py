@@ -58,6 +58,7 @@ def run(
     settings = _settings(data_dir, database_url)
     database = open_database(settings.resolved_database_url())
     upgrade(database)
+    database.run_write(database.analyze)
     if demo:
         from smartcity.demo import seed_demo
 

@@ -75,3 +75,9 @@ def test_a_job_cannot_wait_for_another(database: Database) -> None:
 
     with pytest.raises(RuntimeError, match="cannot wait"):
         database.run_write(nested)
+
+
+def test_statistics_refresh_runs_on_the_writer(database: Database) -> None:
+    database.run_write(_insert("urn:x:stats"))
+    database.run_write(database.analyze)  # what the writer does between batches
+    assert _count(database) == 1

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from contextlib import AbstractContextManager, contextmanager
@@ -24,6 +26,7 @@ def json_dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 S = TypeVar("S", bound="HasDatabase")
 P = ParamSpec("P")
@@ -42,8 +45,16 @@ class WriteQueue:
     after the commit, so a 204 still means the write is stored.
     """
 
-    def __init__(self, begin: Callable[[], AbstractContextManager[Connection]]) -> None:
+    def __init__(
+        self,
+        begin: Callable[[], AbstractContextManager[Connection]],
+        maintenance: Callable[[Connection], None] | None = None,
+        maintenance_every_s: float = 30.0,
+    ) -> None:
         self._begin = begin
+        self._maintenance = maintenance
+        self._maintenance_every_s = maintenance_every_s
+        self._maintained_at = 0.0
         self._jobs: queue.SimpleQueue[tuple[Callable[[Connection], Any], Future[Any]] | None]
         self._jobs = queue.SimpleQueue()
         self._lock = threading.Lock()
@@ -100,6 +111,19 @@ class WriteQueue:
                     self._commit(live)
                 except BaseException as error:
                     _fail_all(live, error)
+                self._maintain()
+
+    def _maintain(self) -> None:
+        """Between batches, refresh planner statistics while the data keeps changing."""
+        now = time.monotonic()
+        if self._maintenance is None or now - self._maintained_at < self._maintenance_every_s:
+            return
+        self._maintained_at = now
+        try:
+            with self._begin() as conn:
+                self._maintenance(conn)
+        except Exception:
+            log.exception("database maintenance failed; writes go on")
 
     def _commit(self, batch: list[tuple[Callable[[Connection], Any], Future[Any]]]) -> None:
         if len(batch) == 1:
@@ -168,7 +192,18 @@ class Database:
     _writes: WriteQueue = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self._writes = WriteQueue(self.write)
+        # PostgreSQL's autovacuum analyzes too; the writer only helps after bulk loads.
+        every = 30.0 if self.dialect == "sqlite" else 300.0
+        self._writes = WriteQueue(self.write, maintenance=self.analyze, maintenance_every_s=every)
+
+    def analyze(self, conn: Connection) -> None:
+        """Refresh the query planner's statistics (both planners choose plans by them)."""
+        if self.dialect == "sqlite":
+            # A sampled ANALYZE: milliseconds even on millions of rows.
+            conn.exec_driver_sql("PRAGMA analysis_limit=1000")
+            conn.exec_driver_sql("ANALYZE")
+        else:
+            conn.exec_driver_sql("ANALYZE entities, attr_index")
 
     @property
     def dialect(self) -> str:
