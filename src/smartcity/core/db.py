@@ -40,9 +40,10 @@ class WriteQueue:
     """One writer thread per database that commits queued jobs in groups (group commit).
 
     Concurrent writers hand their job to this thread instead of each taking the write lock
-    and committing: one transaction then carries many jobs, each inside a SAVEPOINT so that
-    a failing job (an unknown entity, say) is undone alone. Callers get their result only
-    after the commit, so a 204 still means the write is stored.
+    and committing: one transaction then carries many jobs. Should one fail (an unknown
+    entity, say), the group is rerun with each job inside a SAVEPOINT, so the failure is
+    undone alone. Callers get their result only after the commit, so a 204 still means the
+    write is stored.
     """
 
     def __init__(
@@ -129,6 +130,21 @@ class WriteQueue:
         if len(batch) == 1:
             self._commit_alone(*batch[0])
             return
+        # Optimistic first: the whole group in one transaction, no savepoints. Jobs only
+        # touch the database and their own inputs, so if one fails the group is rolled
+        # back and run again with a savepoint around each job.
+        try:
+            with self._begin() as conn:
+                results = [job(conn) for job, _ in batch]
+        except Exception:
+            self._commit_isolated(batch)
+            return
+        for (_, future), result in zip(batch, results, strict=True):
+            future.set_result(result)
+
+    def _commit_isolated(
+        self, batch: list[tuple[Callable[[Connection], Any], Future[Any]]]
+    ) -> None:
         outcomes: list[tuple[Future[Any], Any, Exception | None]] = []
         try:
             with self._begin() as conn:

@@ -45,7 +45,7 @@ from .temporal import TemporalService
 from .times import now_us
 
 
-def single_tenant(request: Request) -> None:
+async def single_tenant(request: Request) -> None:
     """Refuse NGSILD-Tenant: this broker keeps one tenant (the city)."""
     if request.headers.get("ngsild-tenant"):
         raise NoMultiTenantSupport("this broker has a single tenant; drop NGSILD-Tenant")
@@ -75,7 +75,7 @@ class BrokerState:
         self.max_limit = max_limit
 
 
-def get_state(request: Request) -> BrokerState:
+async def get_state(request: Request) -> BrokerState:
     """The broker state of this app."""
     state: BrokerState = request.app.state.ngsi
     return state
