@@ -87,3 +87,22 @@ def test_index_follows_updates_and_deletes(stations: LocalContextClient) -> None
             "SELECT count(*) FROM attr_index WHERE entity_pk NOT IN (SELECT pk FROM entities)"
         ).scalar()
     assert orphans == 0
+
+
+@pytest.mark.parametrize("span", [1, 7, 4096])
+def test_span_walk_pages_like_a_single_query(
+    stations: LocalContextClient, span: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(repository, "SCAN_SPAN", span)
+    monkeypatch.setattr(repository, "SELECTIVE_ROWS", 1)  # q is tested on the JSON: walk spans
+    expand = stations.ctx.expand
+    expr = qlang.parse_q("level>=0;kind")
+    everything, _ = stations.broker.query(
+        EntityQuery(types=[expand("Station")], limit=1000), expand
+    )
+    expected = [r.id for r in everything if qlang.matches_q(expr, r.attrs, expand)]
+    pages = []
+    for offset in range(0, len(expected) + 10, 10):
+        query = EntityQuery(types=[expand("Station")], q=expr, limit=10, offset=offset)
+        pages += [r.id for r in stations.broker.query(query, expand)[0]]
+    assert pages == expected

@@ -120,6 +120,8 @@ class EntityFilter:
     has_any_attr: Sequence[str] = ()
     where: list[ColumnElement[bool]] = field(default_factory=list)
     bbox: Bbox | None = None
+    #: True when a q term is answered from attr_index (the index then drives the query).
+    index_driven: bool = False
 
 
 # --- reading entities --------------------------------------------------------------------
@@ -189,6 +191,45 @@ def query_page(conn: Connection, flt: EntityFilter, limit: int, offset: int) -> 
         .offset(offset)
     )
     return [EntityRecord.from_row(row) for row in conn.execute(stmt)]
+
+
+#: Entities (of the wanted types) in one step of scan_page.
+SCAN_SPAN = 4096
+
+
+def scan_page(conn: Connection, flt: EntityFilter, limit: int, offset: int) -> list[EntityRecord]:
+    """One page found by walking the wanted types in primary-key spans, testing q per row.
+
+    For filters no index can drive (JSON tests of broad q terms): a planner that misjudges
+    their selectivity may scan and sort a whole table for a page it could read from the
+    first rows. Each step takes the next SCAN_SPAN entities of the wanted types from the
+    (type, pk) index, then tests the rest of the filter on that pk range only.
+    """
+    cheap = EntityFilter(
+        selectors=flt.selectors, types=flt.types, ids=flt.ids, id_pattern=flt.id_pattern
+    )
+    found: list[EntityRecord] = []
+    wanted, low = offset + limit, 0
+    while len(found) < wanted:
+        span = (
+            select(entities.c.pk)
+            .where(_filter_clause(conn, cheap), entities.c.pk > low)
+            .order_by(entities.c.pk)
+            .limit(SCAN_SPAN)
+            .subquery()
+        )
+        high = conn.execute(select(func.max(span.c.pk))).scalar()
+        if high is None:
+            break
+        stmt = (
+            select(*ENTITY_COLUMNS)
+            .where(_filter_clause(conn, flt), entities.c.pk > low, entities.c.pk <= high)
+            .order_by(entities.c.pk)
+            .limit(wanted - len(found))
+        )
+        found.extend(EntityRecord.from_row(row) for row in conn.execute(stmt))
+        low = high
+    return found[offset:wanted]
 
 
 def count_entities(conn: Connection, flt: EntityFilter) -> int:
@@ -442,18 +483,42 @@ def write_index(conn: Connection, records: Sequence[EntityRecord], *, fresh: boo
 SELECTIVE_ROWS = 2000
 
 
+def add_q(
+    conn: Connection,
+    flt: EntityFilter,
+    expr: qlang.QExpr,
+    expand: Callable[[str], str],
+    *,
+    exhaustive: bool,
+) -> None:
+    """Add a parsed q to the filter (see q_clause), noting whether the index drives it."""
+    used: list[bool] = []
+    flt.where.append(q_clause(conn, expr, expand, exhaustive=exhaustive, used_index=used))
+    flt.index_driven = flt.index_driven or any(used)
+
+
 def q_clause(
-    conn: Connection, expr: qlang.QExpr, expand: Callable[[str], str], *, exhaustive: bool
+    conn: Connection,
+    expr: qlang.QExpr,
+    expand: Callable[[str], str],
+    *,
+    exhaustive: bool,
+    used_index: list[bool] | None = None,
 ) -> ColumnElement[bool]:
     """SQL for a parsed q: index lookups for selective comparisons, JSON paths for the rest.
 
     `exhaustive` (a count is wanted) always uses the index: every row is visited anyway.
+    Each term answered from the index appends True to `used_index`.
     """
     dialect = conn.dialect.name
+    used = used_index if used_index is not None else []
     if isinstance(expr, qlang.And | qlang.Or):
         combine = and_ if isinstance(expr, qlang.And) else or_
         return combine(
-            *(q_clause(conn, term, expand, exhaustive=exhaustive) for term in expr.terms)
+            *(
+                q_clause(conn, term, expand, exhaustive=exhaustive, used_index=used)
+                for term in expr.terms
+            )
         )
     tests = qlang.index_tests(expr)
     if tests is None:
@@ -465,6 +530,7 @@ def q_clause(
     if not exhaustive and _index_rows(conn, hits) >= SELECTIVE_ROWS:
         return qlang.compile_q(expr, entities.c.attrs, dialect, expand)
     clause: ColumnElement[bool] = entities.c.pk.in_(hits)
+    used.append(True)
     # Values the index cannot hold exactly (long strings, integers beyond 2**53) sit
     # there as marker rows; those entities are tested on their JSON. Only when there are
     # any: the OR would keep the planners from driving the query from the index.

@@ -324,9 +324,7 @@ class ContextBroker:
             flt = self._filter(conn, query, expand)
             if query.geo is not None:
                 return _geo_page(conn, flt, query)
-            page = (
-                repository.query_page(conn, flt, query.limit, query.offset) if query.limit else []
-            )
+            page = _page(conn, flt, query) if query.limit else []
             total = repository.count_entities(conn, flt) if query.count else None
         return page, total
 
@@ -341,7 +339,7 @@ class ContextBroker:
             has_any_attr=query.attrs,
         )
         if query.q is not None:
-            flt.where.append(repository.q_clause(conn, query.q, expand, exhaustive=query.count))
+            repository.add_q(conn, flt, query.q, expand, exhaustive=query.count)
         if query.geo is not None and query.geo.geoproperty == model.LOCATION_IRI:
             flt.bbox = query.geo.candidate_bbox()
         return flt
@@ -505,6 +503,13 @@ def _upsert_into(record: EntityRecord, item: EntityInput, replace: bool) -> Attr
         return record.attrs
     _, written = _append(record.attrs, item.attrs, no_overwrite=False)
     return written
+
+
+def _page(conn: Connection, flt: EntityFilter, query: EntityQuery) -> list[EntityRecord]:
+    """One page: walked by primary key when only JSON tests of q narrow the entities."""
+    if query.q is not None and not flt.index_driven and not flt.ids:
+        return repository.scan_page(conn, flt, query.limit, query.offset)
+    return repository.query_page(conn, flt, query.limit, query.offset)
 
 
 def _geo_page(
