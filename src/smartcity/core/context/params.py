@@ -237,11 +237,6 @@ def parse_geo(request: Request, ctx: ActiveContext) -> geo.GeoQuery | None:
 # --- responses -----------------------------------------------------------------------------
 
 
-def wants_ld(request: Request) -> bool:
-    """Content negotiation: JSON-LD, GeoJSON or plain JSON; 406 for anything else."""
-    return response_media(request) == JSONLD
-
-
 def response_media(request: Request) -> str:
     """The media type to answer with, from the Accept header."""
     accept = request.headers.get("accept", "").lower()
