@@ -350,3 +350,14 @@ def test_trailing_slash_is_accepted(client: TestClient) -> None:
     # ngsildclient posts to /entities/ (with the slash).
     assert client.post(f"{BASE}/entities/", json=air()).status_code == 201
     assert len(client.get(f"{BASE}/entities/", params={"type": "AirQualityObserved"}).json()) == 1
+
+
+def test_accept_quality_values(client: TestClient) -> None:
+    create(client, air())
+    url = f"{BASE}/entities/urn:ngsi-ld:AirQualityObserved:ninh-kieu"
+    weighted = client.get(url, headers={"Accept": "*/*;q=0.1, application/ld+json"})
+    assert weighted.headers["content-type"].startswith("application/ld+json")
+    first_wins = client.get(url, headers={"Accept": "application/json, application/ld+json"})
+    assert first_wins.headers["content-type"].startswith("application/json")
+    refused = client.get(url, headers={"Accept": "application/ld+json;q=0, text/html"})
+    assert refused.status_code == 406

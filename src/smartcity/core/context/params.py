@@ -238,17 +238,37 @@ def parse_geo(request: Request, ctx: ActiveContext) -> geo.GeoQuery | None:
 
 
 def response_media(request: Request) -> str:
-    """The media type to answer with, from the Accept header."""
+    """The media type to answer with: the Accept range of highest quality we can serve."""
     accept = request.headers.get("accept", "").lower()
     if not accept:
         return JSON
-    ranges = [part.split(";")[0].strip() for part in accept.split(",")]
-    for media in ranges:
-        if media in (JSON, JSONLD, GEOJSON):
-            return media
+    best, best_q = None, 0.0
+    for media, quality in _media_ranges(accept):
+        served = media if media in (JSON, JSONLD, GEOJSON) else None
         if media in ("*/*", "application/*"):
-            return JSON
-    raise NotAcceptable(f"cannot answer with {accept!r}; use {JSON}, {JSONLD} or {GEOJSON}")
+            served = JSON
+        # Strictly greater: on equal quality the range listed first wins; q=0 never does.
+        if served is not None and quality > best_q:
+            best, best_q = served, quality
+    if best is None:
+        raise NotAcceptable(f"cannot answer with {accept!r}; use {JSON}, {JSONLD} or {GEOJSON}")
+    return best
+
+
+def _media_ranges(accept: str) -> list[tuple[str, float]]:
+    """(media range, q) pairs of an Accept header; a malformed q counts as 0."""
+    ranges = []
+    for part in accept.split(","):
+        media, *params = (piece.strip() for piece in part.split(";"))
+        quality = 1.0
+        for param in params:
+            if param.startswith("q="):
+                try:
+                    quality = float(param[2:])
+                except ValueError:
+                    quality = 0.0
+        ranges.append((media, quality))
+    return ranges
 
 
 def ngsi_response(
