@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 
 import pytest
-import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from smartcity.app import create_app
@@ -15,41 +12,17 @@ from smartcity.config import Settings
 from smartcity.core.db import Database, open_database
 from smartcity.core.migrate import upgrade
 from smartcity.core.registry import all_metadata
-
-PG_ADMIN_URL = os.environ.get(
-    "SMARTCITY_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
-REQUIRE_SERVERS = os.environ.get("SMARTCITY_REQUIRE_SERVERS") == "1"
-
-
-def server_missing(what: str, error: Exception) -> None:
-    """Skip loudly on a user's machine; fail in CI where servers are mandatory."""
-    message = f"{what} not reachable ({error.__class__.__name__}: {error}); test skipped"
-    if REQUIRE_SERVERS:
-        pytest.fail(f"SMARTCITY_REQUIRE_SERVERS=1 but {message}")
-    print(f"\n!!! {message} !!!")
-    pytest.skip(message)
+from tests.servers import scratch_pg_database
 
 
 @pytest.fixture(scope="session")
 def pg_database_url() -> Iterator[str]:
     """A fresh, migrated PostgreSQL database for this test session."""
-    name = f"smartcity_test_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    except sa.exc.OperationalError as error:
-        admin.dispose()
-        server_missing("PostgreSQL", error)
-    url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
-    database = open_database(url)
-    upgrade(database)
-    database.dispose()
-    yield url
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.dispose()
+    with scratch_pg_database("smartcity_test") as url:
+        database = open_database(url)
+        upgrade(database)
+        database.dispose()
+        yield url
 
 
 def _truncate_postgres(database: Database) -> None:

@@ -13,7 +13,6 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,26 +21,16 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from tests.servers import scratch_pg_database, server_missing
+
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = Path(__file__).with_name("ngsildclient_script.py")
 SMARTCITY = Path(sys.prefix) / "bin" / "smartcity"  # the venv running pytest: .venv
 NGSILD_PYTHON = ROOT / ".venv-ngsildclient" / "bin" / "python"
-PG_ADMIN_URL = os.environ.get(
-    "SMARTCITY_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
-REQUIRE_SERVERS = os.environ.get("SMARTCITY_REQUIRE_SERVERS") == "1"
 
 STARTUP_TIMEOUT_S = 60.0
 SCRIPT_TIMEOUT_S = 180.0
 STOP_TIMEOUT_S = 15.0
-
-
-def missing(what: str) -> None:
-    """Skip loudly on a developer's machine; fail where SMARTCITY_REQUIRE_SERVERS=1 (CI)."""
-    if REQUIRE_SERVERS:
-        pytest.fail(f"SMARTCITY_REQUIRE_SERVERS=1 but {what}")
-    print(f"\n!!! {what}: ngsildclient interoperability test skipped !!!")
-    pytest.skip(what)
 
 
 def free_port() -> int:
@@ -76,28 +65,15 @@ class Server:
 @pytest.fixture
 def ngsild_python() -> Path:
     if not NGSILD_PYTHON.exists():
-        missing(f"{NGSILD_PYTHON.relative_to(ROOT)} not found (make the ngsildclient venv)")
+        server_missing(f"{NGSILD_PYTHON.relative_to(ROOT)} not found (make the ngsildclient venv)")
     return NGSILD_PYTHON
 
 
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
     """A fresh, empty PostgreSQL database for one server, dropped afterwards."""
-    name = f"smartcity_interop_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    except sa.exc.OperationalError as error:
-        admin.dispose()
-        missing(f"PostgreSQL not reachable ({error.__class__.__name__}: {error})")
-    url = sa.make_url(PG_ADMIN_URL).set(drivername="postgresql", database=name)
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
+    with scratch_pg_database("smartcity_interop") as url:
+        yield sa.make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 @pytest.fixture(

@@ -28,6 +28,7 @@ from smartcity.core.context.qlang import (
     parse_q,
     referenced_attributes,
 )
+from tests.servers import server_missing
 
 DEFAULT = "https://uri.etsi.org/ngsi-ld/default-context/"
 PREFIXES = {"schema": "https://schema.org/"}
@@ -447,9 +448,7 @@ def pg_db() -> Iterator[tuple[sa.Engine, sa.Table]]:
             pass
     except sa.exc.OperationalError as exc:
         engine.dispose()
-        if os.environ.get("SMARTCITY_REQUIRE_SERVERS") == "1":
-            pytest.fail(f"PostgreSQL not reachable at {PG_URL}: {exc}")
-        pytest.skip(f"PostgreSQL not reachable at {PG_URL}")
+        server_missing(f"PostgreSQL not reachable at {PG_URL}: {exc}")
     schema = f"test_qlang_{uuid.uuid4().hex[:12]}"
     with engine.begin() as conn:
         conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))

@@ -1,0 +1,43 @@
+"""Test servers: where PostgreSQL is, scratch databases on it, and the loud-skip rule."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+import sqlalchemy as sa
+
+PG_ADMIN_URL = os.environ.get(
+    "SMARTCITY_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+REQUIRE_SERVERS = os.environ.get("SMARTCITY_REQUIRE_SERVERS") == "1"
+
+
+def server_missing(message: str) -> None:
+    """Skip loudly on a user's machine; fail in CI, where servers are mandatory."""
+    if REQUIRE_SERVERS:
+        pytest.fail(f"SMARTCITY_REQUIRE_SERVERS=1 but {message}")
+    print(f"\n!!! {message}; test skipped !!!")
+    pytest.skip(message)
+
+
+@contextmanager
+def scratch_pg_database(prefix: str) -> Iterator[str]:
+    """A new, empty PostgreSQL database (its SQLAlchemy URL), dropped afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    except sa.exc.OperationalError as error:
+        admin.dispose()
+        server_missing(f"PostgreSQL not reachable ({error.__class__.__name__}: {error})")
+    try:
+        yield sa.make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
