@@ -114,7 +114,7 @@ async def create_entity(request: Request, state: State) -> Response:
     """Create an entity."""
     body = await read_body(request, state.max_body_bytes)
     ctx = await resolve_context(state.resolver, body.context_spec)
-    entity = model.parse_entity(body.data, ctx, model_now())
+    entity = model.parse_entity(body.data, ctx, now_us())
     await state.broker.create.run_async(entity)
     return Response(status_code=201, headers=_location(entity.id))
 
@@ -227,7 +227,7 @@ async def replace_attribute(
     ctx = await resolve_context(state.resolver, body.context_spec)
     iri = ctx.expand(model.check_name(attr_id))
     data = strip_context(body.data)
-    instances = model.parse_attribute(attr_id, data, ctx, model_now())
+    instances = model.parse_attribute(attr_id, data, ctx, now_us())
     await state.broker.replace_attr.run_async(entity_id, iri, instances)
     return Response(status_code=204)
 
@@ -250,11 +250,11 @@ def _attribute_patch(name: str, data: Any, ctx: ActiveContext) -> dict[str, Any]
         raise BadRequestData("an attribute patch must be a non-empty JSON object")
     has_value = "type" in data or any(key in data for key in model.VALUE_KEYS.values())
     if has_value:
-        instance = model.parse_instance(name, data, ctx, model_now())
+        instance = model.parse_instance(name, data, ctx, now_us())
         instance.pop("createdAt", None)
         return instance
     probe = {"type": "Property", "value": 0, **data}
-    instance = model.parse_instance(name, probe, ctx, model_now())
+    instance = model.parse_instance(name, probe, ctx, now_us())
     instance.pop("value")
     instance.pop("type")
     instance.pop("createdAt", None)
@@ -292,7 +292,7 @@ async def replace_entity(entity_id: str, request: Request, state: State) -> Resp
     data = require_object(body.data)
     if data.get("id", entity_id) != entity_id:
         raise BadRequestData("the body's id differs from the id in the URL")
-    entity = model.parse_entity({**data, "id": entity_id}, ctx, model_now(), require_type=False)
+    entity = model.parse_entity({**data, "id": entity_id}, ctx, now_us(), require_type=False)
     await state.broker.replace.run_async(entity)
     return Response(status_code=204)
 
@@ -310,7 +310,7 @@ async def merge_entity(entity_id: str, request: Request, state: State) -> Respon
     attrs = model.parse_fragment(
         {k: v for k, v in data.items() if k not in model.RESERVED_NAMES},
         ctx,
-        model_now(),
+        now_us(),
         allow_null=True,
     )
     await state.broker.merge.run_async(entity_id, attrs, types)
@@ -334,7 +334,7 @@ def _fragment(body: Body, ctx: ActiveContext) -> model.Attrs:
     reserved = set(data) & {"id", "type"}
     if reserved:
         raise BadRequestData(f"an attribute fragment cannot hold {sorted(reserved)}")
-    return model.parse_fragment(data, ctx, model_now(), allow_null=False)
+    return model.parse_fragment(data, ctx, now_us(), allow_null=False)
 
 
 def _update_result(result: UpdateResult, ctx: ActiveContext) -> Response:
@@ -350,18 +350,13 @@ def _update_result(result: UpdateResult, ctx: ActiveContext) -> Response:
     return Response(orjson.dumps(content), status_code=207, media_type="application/json")
 
 
-def model_now() -> int:
-    """The time stamped on attributes written by this request."""
-    return now_us()
-
-
 # --- batch operations ----------------------------------------------------------------------
 
 
 def _batch_items(body: Body, resolver: ContextResolver) -> list[model.EntityInput | NgsiLdError]:
     if not isinstance(body.data, list):
         raise BadRequestData("a batch operation takes a JSON array of entities")
-    now = model_now()
+    now = now_us()
     items: list[model.EntityInput | NgsiLdError] = []
     for item in body.data:
         try:

@@ -38,7 +38,7 @@ import math
 import operator
 import re
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, TypeAlias, cast
 
@@ -746,21 +746,26 @@ _SQL_OPS: dict[str, Callable[[ColumnElement[Any], ColumnElement[Any]], ColumnEle
 }
 
 
+def sqlite_json_path(keys: Sequence[Key]) -> str:
+    """A SQLite JSON path: object members by name, array elements by index."""
+    parts = []
+    for key in keys:
+        if isinstance(key, int):
+            parts.append(f"[{key}]")
+        elif '"' in key:
+            # SQLite JSON paths have no escape for a quote inside a quoted label.
+            raise InvalidRequest(f"q: unsupported character '\"' in name {key!r}")
+        else:
+            parts.append(f'."{key}"')
+    return "$" + "".join(parts)
+
+
 class _Sqlite:
     def __init__(self, col: ColumnElement[Any]) -> None:
         self.col = col
 
     def _path(self, keys: tuple[Key, ...]) -> ColumnElement[Any]:
-        parts = []
-        for key in keys:
-            if isinstance(key, int):
-                parts.append(f"[{key}]")
-            elif '"' in key:
-                # SQLite JSON paths have no escape for a quote inside a quoted label.
-                raise InvalidRequest(f"q: unsupported character '\"' in name {key!r}")
-            else:
-                parts.append(f'."{key}"')
-        return sa.literal("$" + "".join(parts))  # a bound parameter, never SQL text
+        return sa.literal(sqlite_json_path(keys))  # a bound parameter, never SQL text
 
     def exists(self, keys: tuple[Key, ...]) -> ColumnElement[bool]:
         return sa.func.json_type(self.col, self._path(keys)).is_not(None)

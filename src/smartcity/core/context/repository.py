@@ -314,7 +314,8 @@ def _location_columns(conn: Connection) -> tuple[ColumnElement[Any], ...]:
     if conn.dialect.name == "postgresql":
         value: ColumnElement[Any] = entities.c.attrs[(LOCATION_IRI, 0, "value")]
     else:
-        value = func.json_extract(entities.c.attrs, json_path(LOCATION_IRI) + "[0].value")
+        path = qlang.sqlite_json_path((LOCATION_IRI, 0, "value"))
+        value = func.json_extract(entities.c.attrs, path)
     geojson = case((is_point, null()), else_=value).label("geojson")
     return (entities.c.pk, *_LOC_COLUMNS, geojson)
 
@@ -370,12 +371,7 @@ def attr_exists(dialect: str, iri: str) -> ColumnElement[bool]:
     if dialect == "postgresql":
         has_key: ColumnElement[bool] = entities.c.attrs.cast(JSONB).has_key(iri)
         return has_key
-    return func.json_type(entities.c.attrs, json_path(iri)).is_not(None)
-
-
-def json_path(*keys: str) -> str:
-    """A SQLite JSON path selecting nested object members."""
-    return "$" + "".join('."' + key.replace('"', '\\"') + '"' for key in keys)
+    return func.json_type(entities.c.attrs, qlang.sqlite_json_path((iri,))).is_not(None)
 
 
 def _bbox_clause(dialect: str, bbox: Bbox) -> ColumnElement[bool]:

@@ -3,24 +3,26 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from . import model
 from .api import (
+    BrokerState,
     State,
     call,
     entity_query_from_params,
-    model_now,
     require_object,
     single_tenant,
     strip_context,
 )
 from .errors import BadRequestData
+from .jsonld import ActiveContext
 from .params import csv_param, ngsi_response, options, read_body, request_context, resolve_context
+from .service import EntityQuery
 from .temporal import TemporalQuery, parse_temporal_params
+from .times import now_us
 
 router = APIRouter(
     prefix="/ngsi-ld/v1/temporal",
@@ -79,7 +81,9 @@ async def temporal_query(request: Request, state: State) -> Response:
     return ngsi_response(request, content, ctx)
 
 
-async def _current_state_filter(entity_query: Any, ctx: Any, state: Any) -> set[str] | None:
+async def _current_state_filter(
+    entity_query: EntityQuery, ctx: ActiveContext, state: BrokerState
+) -> set[str] | None:
     """With q or a geo-query, only entities whose current state matches are returned."""
     if entity_query.q is None and entity_query.geo is None:
         return None
@@ -94,7 +98,7 @@ async def temporal_create(request: Request, state: State) -> Response:
     body = await read_body(request, state.max_body_bytes)
     ctx = await resolve_context(state.resolver, body.context_spec)
     data = strip_context(require_object(body.data))
-    entity = model.parse_entity(data, ctx, model_now(), temporal=True)
+    entity = model.parse_entity(data, ctx, now_us(), temporal=True)
     created = await state.temporal.create_or_append.run_async(entity.id, entity.types, entity.attrs)
     headers = {"Location": f"/ngsi-ld/v1/temporal/entities/{entity.id}"}
     return Response(status_code=201 if created else 204, headers=headers if created else None)
@@ -107,7 +111,7 @@ async def temporal_append(entity_id: str, request: Request, state: State) -> Res
     body = await read_body(request, state.max_body_bytes)
     ctx = await resolve_context(state.resolver, body.context_spec)
     data = strip_context(require_object(body.data))
-    attrs = model.parse_fragment(data, ctx, model_now(), allow_null=False, temporal=True)
+    attrs = model.parse_fragment(data, ctx, now_us(), allow_null=False, temporal=True)
     await state.temporal.append_attrs.run_async(entity_id, attrs)
     return Response(status_code=204)
 
