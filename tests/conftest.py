@@ -52,7 +52,12 @@ def app_settings(tmp_path: object) -> Settings:
 
 @pytest.fixture
 def client(database: Database, app_settings: Settings) -> Iterator[TestClient]:
-    """An HTTP client on the platform app over each backend."""
+    """An HTTP client on the platform app over each backend, holding an integrator API key.
+
+    Integrators may write any non-personal entity type, which is what the broker tests need;
+    tests/core/auth covers who may do what.
+    """
     app = create_app(app_settings, database=database)
-    with TestClient(app) as test_client:
+    key = app.state.auth.service.create_api_key("test client", "integrator")
+    with TestClient(app, headers={"X-API-Key": key.key}) as test_client:
         yield test_client

@@ -8,16 +8,27 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from smartcity import __version__
 from smartcity.config import Settings, get_settings
+from smartcity.core.auth import api as auth_api
+from smartcity.core.auth.audit import AuditLog
+from smartcity.core.auth.credentials import TokenSigner, load_secret_key
+from smartcity.core.auth.deps import AuthState, Permission
+from smartcity.core.auth.errors import AuthError
+from smartcity.core.auth.middleware import AuditTrail, BodySizeLimit, SecurityHeaders
+from smartcity.core.auth.policy import Action, Resource
+from smartcity.core.auth.ratelimit import RateLimits
+from smartcity.core.auth.service import AuthConfig, AuthService
 from smartcity.core.context import api as ngsi_api
 from smartcity.core.context import temporal_api
+from smartcity.core.context.access import local_name
 from smartcity.core.context.errors import (
     BadRequestData,
     InternalError,
@@ -66,19 +77,65 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         default_limit=settings.query_default_limit,
         max_limit=settings.query_max_limit,
     )
+    app.state.auth = build_auth_state(settings, db)
     _install_error_handlers(app)
-    app.add_middleware(StripTrailingSlash)
+    _install_middleware(app, settings)
+    app.include_router(auth_api.auth_router)
+    app.include_router(auth_api.admin_router)
     app.include_router(ngsi_api.router)
     app.include_router(temporal_api.router)
     app.include_router(ngsi_api.fallback_router)
     _mount_domains(app)
 
-    @app.get("/healthz", tags=["platform"])
+    @app.get(
+        "/healthz",
+        tags=["platform"],
+        dependencies=[Depends(Permission(Action.READ, Resource.PUBLIC))],
+    )
     def healthz() -> dict[str, Any]:
         """Liveness: version and storage backend."""
         return {"status": "ok", "version": __version__, "backend": db.dialect}
 
     return app
+
+
+def build_auth_state(settings: Settings, db: Database) -> AuthState:
+    """Accounts service, audit log and rate limits, configured from settings."""
+    signer = TokenSigner(load_secret_key(settings.secret_key, settings.data_dir))
+    config = AuthConfig(
+        access_ttl_s=settings.access_token_ttl_s,
+        refresh_ttl_s=settings.refresh_token_ttl_s,
+        cookie_ttl_s=settings.session_ttl_s,
+        lockout_after=settings.lockout_after_failures,
+        lockout_s=settings.lockout_s,
+    )
+    return AuthState(
+        service=AuthService(db, signer, config),
+        audit=AuditLog(db),
+        limits=RateLimits(
+            settings.sign_in_rate_limit, settings.anonymous_rate_limit, settings.rate_limit_storage
+        ),
+        public_context_read=settings.public_context_read,
+        personal_entity_types=frozenset(local_name(t) for t in settings.personal_entity_types),
+        secure_cookies=settings.https,
+    )
+
+
+def _install_middleware(app: FastAPI, settings: Settings) -> None:
+    """Innermost first: Starlette wraps each new middleware around the ones before."""
+    app.add_middleware(StripTrailingSlash)
+    app.add_middleware(AuditTrail, audit=app.state.auth.audit)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_credentials=True,
+            allow_methods=["*"],
+            allow_headers=["*"],
+            expose_headers=["NGSILD-Results-Count", "Location", "Link"],
+        )
+    app.add_middleware(SecurityHeaders, hsts=settings.https)
 
 
 class StripTrailingSlash:
@@ -111,6 +168,23 @@ def _problem_response(error: NgsiLdError, request: Request) -> Response:
 
 def _install_error_handlers(app: FastAPI) -> None:
     """Every error leaves as NGSI-LD ProblemDetails."""
+
+    @app.exception_handler(AuthError)
+    async def _auth_error(request: Request, exc: AuthError) -> Response:
+        body = {
+            "type": "about:blank",
+            "title": exc.title,
+            "status": exc.status,
+            "detail": exc.detail,
+            "instance": request.url.path,
+        }
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return Response(
+            orjson.dumps(body),
+            status_code=exc.status,
+            media_type="application/problem+json",
+            headers=headers,
+        )
 
     @app.exception_handler(NgsiLdError)
     async def _ngsi_error(request: Request, exc: NgsiLdError) -> Response:

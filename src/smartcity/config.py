@@ -28,6 +28,29 @@ class Settings(BaseSettings):
     # How many entities a temporal query may return at most per page.
     temporal_max_instances: int = 10000
 
+    # --- accounts and security (docs/security.md) ---
+    # Signs access tokens. Unset: generated once into <data_dir>/secret_key (never the repo).
+    secret_key: str | None = None
+    access_token_ttl_s: int = 900
+    refresh_token_ttl_s: int = 30 * 24 * 3600
+    session_ttl_s: int = 12 * 3600
+    lockout_after_failures: int = 5
+    lockout_s: int = 900
+    # Sensor context (not personal) may be read without signing in; personal types never.
+    public_context_read: bool = True
+    # NGSI-LD entity types that hold personal data (matched by local name).
+    personal_entity_types: list[str] = ["Person", "Patient", "MedicalRecord", "Citizen"]
+    sign_in_rate_limit: str = "10/minute"
+    anonymous_rate_limit: str = "600/minute"
+    # memory:// counts per process; redis://127.0.0.1:6379 shares counts between workers.
+    rate_limit_storage: str = "memory://"
+    # Browser origins allowed to call the API cross-site; none by default (CORS off).
+    cors_origins: list[str] = []
+    # Set behind HTTPS: Secure cookies and Strict-Transport-Security.
+    https: bool = False
+    # Decree 53/2022/NĐ-CP: system logs are kept at least 12 months.
+    audit_retention_days: int = 365
+
     def resolved_database_url(self) -> str:
         """The SQLAlchemy URL: the configured one, else a SQLite file in the data dir."""
         if self.database_url:

@@ -62,6 +62,11 @@ DOMAINS: list[Domain] = []
 
 def all_metadata() -> list[MetaData]:
     """Table metadata of core and every registered domain (for Alembic)."""
+    from smartcity.core.auth.tables import metadata as auth_metadata
     from smartcity.core.context.tables import metadata as context_metadata
 
-    return [context_metadata, *(d.metadata for d in DOMAINS if d.metadata is not None)]
+    return [
+        context_metadata,
+        auth_metadata,
+        *(d.metadata for d in DOMAINS if d.metadata is not None),
+    ]

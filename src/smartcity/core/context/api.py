@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any, TypeVar
 
 import orjson
@@ -11,7 +11,11 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from smartcity.core.auth.deps import Permission
+from smartcity.core.auth.policy import Action, Resource
+
 from . import geo, model, qlang
+from .access import audit_personal, context_access
 from .errors import (
     BadRequestData,
     NgsiLdError,
@@ -51,6 +55,8 @@ async def single_tenant(request: Request) -> None:
         raise NoMultiTenantSupport("this broker has a single tenant; drop NGSILD-Tenant")
 
 
+CONTEXT_READ = Depends(Permission(Action.READ, Resource.CONTEXT))
+CONTEXT_WRITE = Depends(Permission(Action.WRITE, Resource.CONTEXT))
 router = APIRouter(prefix="/ngsi-ld/v1", tags=["NGSI-LD"], dependencies=[Depends(single_tenant)])
 T = TypeVar("T")
 
@@ -106,20 +112,48 @@ def render(record: EntityRecord, ctx: ActiveContext, opts: model.RenderOptions) 
     )
 
 
+# --- access ------------------------------------------------------------------------------
+
+
+async def guard_ids(
+    request: Request, state: BrokerState, entity_ids: Sequence[str], new_types: Sequence[str] = ()
+) -> None:
+    """403 unless the caller may write these entities (their stored and any new types)."""
+    access = context_access(request)
+    if new_types:
+        access.check_write(new_types)
+    if access.needs_type_lookup:
+        for types in (await call(state.broker.types_of, list(entity_ids))).values():
+            access.check_write(types)
+
+
+async def guard_batch(
+    request: Request, state: BrokerState, items: Sequence[model.EntityInput | NgsiLdError]
+) -> None:
+    """403 for the whole batch when any entity in it is outside the caller's rights."""
+    entities = [item for item in items if isinstance(item, model.EntityInput)]
+    access = context_access(request)
+    for entity in entities:
+        if entity.types:
+            access.check_write(entity.types)
+    await guard_ids(request, state, [entity.id for entity in entities])
+
+
 # --- entities ------------------------------------------------------------------------------
 
 
-@router.post("/entities", status_code=201)
+@router.post("/entities", status_code=201, dependencies=[CONTEXT_WRITE])
 async def create_entity(request: Request, state: State) -> Response:
     """Create an entity."""
     body = await read_body(request, state.max_body_bytes)
     ctx = await resolve_context(state.resolver, body.context_spec)
     entity = model.parse_entity(body.data, ctx, now_us())
+    context_access(request).check_write(entity.types)
     await state.broker.create.run_async(entity)
     return Response(status_code=201, headers=_location(entity.id))
 
 
-@router.get("/entities")
+@router.get("/entities", dependencies=[CONTEXT_READ])
 async def query_entities(request: Request, state: State) -> Response:
     """Query entities by type, id, attributes, q and geo-query."""
     ctx = await request_context(request, state.resolver)
@@ -146,6 +180,7 @@ def entity_query_from_params(
         limit=limit,
         offset=offset,
         count=bool_param(request, "count"),
+        hidden_type_names=context_access(request).hidden_type_names(),
     )
 
 
@@ -163,6 +198,8 @@ def _entity_list(
     total: int | None,
 ) -> Response:
     headers = {"NGSILD-Results-Count": str(total)} if total is not None else {}
+    access = context_access(request)
+    audit_personal(request, access, ((record.id, record.types) for record in records))
     rendered = [render(record, ctx, opts) for record in records]
     if response_media(request) == GEOJSON:
         return _geojson_response(to_geojson(rendered, _geoproperty(request)), headers)
@@ -177,13 +214,16 @@ def _geojson_response(content: Any, headers: dict[str, str]) -> Response:
     return Response(orjson.dumps(content), media_type=GEOJSON, headers=headers)
 
 
-@router.get("/entities/{entity_id:path}")
+@router.get("/entities/{entity_id:path}", dependencies=[CONTEXT_READ])
 async def retrieve_entity(entity_id: str, request: Request, state: State) -> Response:
     """Retrieve one entity."""
     model.check_entity_id(entity_id)
     ctx = await request_context(request, state.resolver)
     opts = render_options(request, ctx)
     record = await call(state.broker.retrieve, entity_id)
+    access = context_access(request)
+    access.check_read(record.types)
+    audit_personal(request, access, [(record.id, record.types)])
     wanted_types = csv_param(request, "type")
     if wanted_types and not {ctx.expand(t) for t in wanted_types} & set(record.types):
         raise ResourceNotFound(f"entity {entity_id} is not of type {', '.join(wanted_types)}")
@@ -193,13 +233,16 @@ async def retrieve_entity(entity_id: str, request: Request, state: State) -> Res
     return ngsi_response(request, rendered, ctx)
 
 
-@router.delete("/entities/{entity_id:path}/attrs/{attr_id}", status_code=204)
+@router.delete(
+    "/entities/{entity_id:path}/attrs/{attr_id}", status_code=204, dependencies=[CONTEXT_WRITE]
+)
 async def delete_attribute(
     entity_id: str, attr_id: str, request: Request, state: State
 ) -> Response:
     """Delete an attribute (one datasetId, or all instances with deleteAll=true)."""
     model.check_entity_id(entity_id)
     ctx = await request_context(request, state.resolver)
+    await guard_ids(request, state, [entity_id])
     await state.broker.delete_attr.run_async(
         entity_id,
         ctx.expand(model.check_name(attr_id)),
@@ -209,15 +252,18 @@ async def delete_attribute(
     return Response(status_code=204)
 
 
-@router.delete("/entities/{entity_id:path}", status_code=204)
-async def delete_entity(entity_id: str, state: State) -> Response:
+@router.delete("/entities/{entity_id:path}", status_code=204, dependencies=[CONTEXT_WRITE])
+async def delete_entity(entity_id: str, request: Request, state: State) -> Response:
     """Delete an entity."""
     model.check_entity_id(entity_id)
+    await guard_ids(request, state, [entity_id])
     await state.broker.delete.run_async(entity_id)
     return Response(status_code=204)
 
 
-@router.put("/entities/{entity_id:path}/attrs/{attr_id}", status_code=204)
+@router.put(
+    "/entities/{entity_id:path}/attrs/{attr_id}", status_code=204, dependencies=[CONTEXT_WRITE]
+)
 async def replace_attribute(
     entity_id: str, attr_id: str, request: Request, state: State
 ) -> Response:
@@ -228,11 +274,14 @@ async def replace_attribute(
     iri = ctx.expand(model.check_name(attr_id))
     data = strip_context(body.data)
     instances = model.parse_attribute(attr_id, data, ctx, now_us())
+    await guard_ids(request, state, [entity_id])
     await state.broker.replace_attr.run_async(entity_id, iri, instances)
     return Response(status_code=204)
 
 
-@router.patch("/entities/{entity_id:path}/attrs/{attr_id}", status_code=204)
+@router.patch(
+    "/entities/{entity_id:path}/attrs/{attr_id}", status_code=204, dependencies=[CONTEXT_WRITE]
+)
 async def patch_attribute(entity_id: str, attr_id: str, request: Request, state: State) -> Response:
     """Partially update one attribute instance."""
     model.check_entity_id(entity_id)
@@ -240,6 +289,7 @@ async def patch_attribute(entity_id: str, attr_id: str, request: Request, state:
     ctx = await resolve_context(state.resolver, body.context_spec)
     iri = ctx.expand(model.check_name(attr_id))
     patch = _attribute_patch(attr_id, strip_context(body.data), ctx)
+    await guard_ids(request, state, [entity_id])
     await state.broker.patch_attr.run_async(entity_id, iri, patch)
     return Response(status_code=204)
 
@@ -261,7 +311,7 @@ def _attribute_patch(name: str, data: Any, ctx: ActiveContext) -> dict[str, Any]
     return instance
 
 
-@router.post("/entities/{entity_id:path}/attrs")
+@router.post("/entities/{entity_id:path}/attrs", dependencies=[CONTEXT_WRITE])
 async def append_attributes(entity_id: str, request: Request, state: State) -> Response:
     """Append attributes (options=noOverwrite keeps existing ones)."""
     model.check_entity_id(entity_id)
@@ -269,21 +319,24 @@ async def append_attributes(entity_id: str, request: Request, state: State) -> R
     ctx = await resolve_context(state.resolver, body.context_spec)
     attrs = _fragment(body, ctx)
     no_overwrite = "noOverwrite" in options(request)
+    await guard_ids(request, state, [entity_id])
     result = await state.broker.append_attrs.run_async(entity_id, attrs, no_overwrite=no_overwrite)
     return _update_result(result, ctx)
 
 
-@router.patch("/entities/{entity_id:path}/attrs")
+@router.patch("/entities/{entity_id:path}/attrs", dependencies=[CONTEXT_WRITE])
 async def update_attributes(entity_id: str, request: Request, state: State) -> Response:
     """Update existing attributes."""
     model.check_entity_id(entity_id)
     body = await read_body(request, state.max_body_bytes, patch=True)
     ctx = await resolve_context(state.resolver, body.context_spec)
-    result = await state.broker.update_attrs.run_async(entity_id, _fragment(body, ctx))
+    attrs = _fragment(body, ctx)
+    await guard_ids(request, state, [entity_id])
+    result = await state.broker.update_attrs.run_async(entity_id, attrs)
     return _update_result(result, ctx)
 
 
-@router.put("/entities/{entity_id:path}", status_code=204)
+@router.put("/entities/{entity_id:path}", status_code=204, dependencies=[CONTEXT_WRITE])
 async def replace_entity(entity_id: str, request: Request, state: State) -> Response:
     """Replace an entity's attributes (and type, if given)."""
     model.check_entity_id(entity_id)
@@ -293,11 +346,12 @@ async def replace_entity(entity_id: str, request: Request, state: State) -> Resp
     if data.get("id", entity_id) != entity_id:
         raise BadRequestData("the body's id differs from the id in the URL")
     entity = model.parse_entity({**data, "id": entity_id}, ctx, now_us(), require_type=False)
+    await guard_ids(request, state, [entity_id], entity.types)
     await state.broker.replace.run_async(entity)
     return Response(status_code=204)
 
 
-@router.patch("/entities/{entity_id:path}", status_code=204)
+@router.patch("/entities/{entity_id:path}", status_code=204, dependencies=[CONTEXT_WRITE])
 async def merge_entity(entity_id: str, request: Request, state: State) -> Response:
     """Merge-patch an entity (a value of urn:ngsi-ld:null deletes the attribute)."""
     model.check_entity_id(entity_id)
@@ -313,6 +367,7 @@ async def merge_entity(entity_id: str, request: Request, state: State) -> Respon
         now_us(),
         allow_null=True,
     )
+    await guard_ids(request, state, [entity_id], types or ())
     await state.broker.merge.run_async(entity_id, attrs, types)
     return Response(status_code=204)
 
@@ -390,38 +445,41 @@ def _problem(error: NgsiLdError) -> dict[str, Any]:
     return problem
 
 
-@router.post("/entityOperations/create")
+@router.post("/entityOperations/create", dependencies=[CONTEXT_WRITE])
 async def batch_create(request: Request, state: State) -> Response:
     """Create many entities."""
     body = await read_body(request, state.max_body_bytes)
     items = await run_in_threadpool(_batch_items, body, state.resolver)
+    await guard_batch(request, state, items)
     result = await state.broker.batch_create.run_async(items)
     return _batch_response(result, 201, result.success)
 
 
-@router.post("/entityOperations/upsert")
+@router.post("/entityOperations/upsert", dependencies=[CONTEXT_WRITE])
 async def batch_upsert(request: Request, state: State) -> Response:
     """Create or replace (options=replace, the default) or update (options=update) entities."""
     body = await read_body(request, state.max_body_bytes)
     items = await run_in_threadpool(_batch_items, body, state.resolver)
     replace = "update" not in options(request)
+    await guard_batch(request, state, items)
     result, created = await state.broker.batch_upsert.run_async(items, replace=replace)
     if created and not result.errors:
         return _batch_response(result, 201, created)
     return _batch_response(result, 204)
 
 
-@router.post("/entityOperations/update")
+@router.post("/entityOperations/update", dependencies=[CONTEXT_WRITE])
 async def batch_update(request: Request, state: State) -> Response:
     """Update attributes of many existing entities."""
     body = await read_body(request, state.max_body_bytes)
     items = await run_in_threadpool(_batch_items, body, state.resolver)
     no_overwrite = "noOverwrite" in options(request)
+    await guard_batch(request, state, items)
     result = await state.broker.batch_update.run_async(items, no_overwrite=no_overwrite)
     return _batch_response(result, 204)
 
 
-@router.post("/entityOperations/delete")
+@router.post("/entityOperations/delete", dependencies=[CONTEXT_WRITE])
 async def batch_delete(request: Request, state: State) -> Response:
     """Delete many entities by id."""
     body = await read_body(request, state.max_body_bytes)
@@ -429,11 +487,12 @@ async def batch_delete(request: Request, state: State) -> Response:
         raise BadRequestData("a batch delete takes a JSON array of entity ids")
     for entity_id in body.data:
         model.check_entity_id(entity_id)
+    await guard_ids(request, state, body.data)
     result = await state.broker.batch_delete.run_async(body.data)
     return _batch_response(result, 204)
 
 
-@router.post("/entityOperations/query")
+@router.post("/entityOperations/query", dependencies=[CONTEXT_READ])
 async def batch_query(request: Request, state: State) -> Response:
     """Query entities with a Query object in the body."""
     body = await read_body(request, state.max_body_bytes)
@@ -467,6 +526,7 @@ def _query_from_body(
         limit=limit,
         offset=offset,
         count=bool_param(request, "count"),
+        hidden_type_names=context_access(request).hidden_type_names(),
     )
 
 
@@ -506,7 +566,7 @@ def _geo_q(value: Any, ctx: ActiveContext) -> geo.GeoQuery | None:
 # --- discovery -----------------------------------------------------------------------------
 
 
-@router.get("/types")
+@router.get("/types", dependencies=[CONTEXT_READ])
 async def list_types(request: Request, state: State) -> Response:
     """Entity types in use (details=true for their attributes)."""
     ctx = await request_context(request, state.resolver)
@@ -531,7 +591,7 @@ async def list_types(request: Request, state: State) -> Response:
     return ngsi_response(request, content, ctx)
 
 
-@router.get("/types/{type_name:path}")
+@router.get("/types/{type_name:path}", dependencies=[CONTEXT_READ])
 async def type_info(type_name: str, request: Request, state: State) -> Response:
     """One entity type: how many entities, which attributes."""
     ctx = await request_context(request, state.resolver)
@@ -553,7 +613,7 @@ async def type_info(type_name: str, request: Request, state: State) -> Response:
     return ngsi_response(request, content, ctx)
 
 
-@router.get("/attributes")
+@router.get("/attributes", dependencies=[CONTEXT_READ])
 async def list_attributes(request: Request, state: State) -> Response:
     """Attributes in use (details=true for the types that use them)."""
     ctx = await request_context(request, state.resolver)
@@ -576,7 +636,7 @@ async def list_attributes(request: Request, state: State) -> Response:
     return ngsi_response(request, content, ctx)
 
 
-@router.get("/attributes/{attr_name:path}")
+@router.get("/attributes/{attr_name:path}", dependencies=[CONTEXT_READ])
 async def attribute_info(attr_name: str, request: Request, state: State) -> Response:
     """One attribute: how many entities have it, and of which types."""
     ctx = await request_context(request, state.resolver)
@@ -601,7 +661,7 @@ def _attribute_info(iri: str, types: set[str], count: int, ctx: ActiveContext) -
 # --- JSON-LD contexts ----------------------------------------------------------------------
 
 
-@router.get("/jsonldContexts")
+@router.get("/jsonldContexts", dependencies=[CONTEXT_READ])
 async def list_contexts(request: Request, state: State) -> Response:
     """The @contexts the broker has cached or hosts."""
     details = bool_param(request, "details")
@@ -614,7 +674,11 @@ async def list_contexts(request: Request, state: State) -> Response:
 
 
 #: Mounted after every other NGSI-LD router (it matches any path under /ngsi-ld/v1).
-fallback_router = APIRouter(prefix="/ngsi-ld/v1", include_in_schema=False)
+fallback_router = APIRouter(
+    prefix="/ngsi-ld/v1",
+    include_in_schema=False,
+    dependencies=[Depends(Permission(Action.READ, Resource.PUBLIC))],
+)
 
 
 @fallback_router.api_route(

@@ -24,6 +24,7 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    not_,
     null,
     or_,
     select,
@@ -118,6 +119,8 @@ class EntityFilter:
     ids: Sequence[str] = ()
     id_pattern: str | None = None
     has_any_attr: Sequence[str] = ()
+    #: Local names of entity types the caller may not see (personal data; see access.py).
+    hidden_type_names: Sequence[str] = ()
     where: list[ColumnElement[bool]] = field(default_factory=list)
     bbox: Bbox | None = None
     #: True when a q term is answered from attr_index (the index then drives the query).
@@ -195,6 +198,14 @@ def query_page(conn: Connection, flt: EntityFilter, limit: int, offset: int) -> 
 
 #: Entities (of the wanted types) in one step of scan_page.
 SCAN_SPAN = 4096
+
+
+def entity_types(conn: Connection, entity_ids: Sequence[str]) -> dict[str, list[str]]:
+    """Entity id → its types, for the ids that exist."""
+    stmt = select(entities.c.id, entities.c.type, entities.c.extra_types).where(
+        entities.c.id.in_(list(entity_ids))
+    )
+    return {row.id: [row.type, *(row.extra_types or ())] for row in conn.execute(stmt)}
 
 
 def scan_page(conn: Connection, flt: EntityFilter, limit: int, offset: int) -> list[EntityRecord]:
@@ -340,6 +351,8 @@ def _filter_clause(conn: Connection, flt: EntityFilter) -> ColumnElement[bool]:
         clauses.append(or_(*(and_(true(), *_selector_clauses(dialect, s)) for s in flt.selectors)))
     if flt.has_any_attr:
         clauses.append(or_(*(attr_exists(dialect, iri) for iri in flt.has_any_attr)))
+    if flt.hidden_type_names:
+        clauses.append(not_(type_named(entities.c.type, flt.hidden_type_names)))
     if flt.bbox:
         clauses.append(_bbox_clause(dialect, flt.bbox))
     return and_(true(), *clauses)
@@ -354,6 +367,14 @@ def _selector_clauses(dialect: str, selector: Selector) -> list[ColumnElement[bo
     if selector.id_pattern:
         clauses.append(entities.c.id.regexp_match(selector.id_pattern))
     return clauses
+
+
+def type_named(column: ColumnElement[str], names: Sequence[str]) -> ColumnElement[bool]:
+    """SQL test that a type IRI has one of these local names (`…/Person`, `…#Person`)."""
+    tests = []
+    for name in names:
+        tests.extend([column == name, column.endswith("/" + name), column.endswith("#" + name)])
+    return or_(*tests)
 
 
 def _type_clause(dialect: str, types: Sequence[str]) -> ColumnElement[bool]:
@@ -791,15 +812,33 @@ def history_entity_ids(
     id_pattern: str | None,
     limit: int,
     offset: int,
+    hidden_type_names: Sequence[str] = (),
 ) -> list[tuple[str, str]]:
     """Distinct (entity id, type) pairs that have history, for temporal queries."""
+    if hidden_type_names:
+        visible = not_(type_named(attr_history.c.entity_type, hidden_type_names))
+        return _history_ids(conn, types, ids, id_pattern, limit, offset, visible)
     if len(ids) == 1 and not types and not id_pattern and offset == 0 and limit > 0:
         # One id: a single index seek instead of grouping its whole history.
         first = select(attr_history.c.entity_type).where(attr_history.c.entity_id == ids[0])
         found = conn.execute(first.limit(1)).scalar()
         return [] if found is None else [(ids[0], found)]
-    stmt = select(attr_history.c.entity_id, func.min(attr_history.c.entity_type)).group_by(
-        attr_history.c.entity_id
+    return _history_ids(conn, types, ids, id_pattern, limit, offset, true())
+
+
+def _history_ids(
+    conn: Connection,
+    types: Sequence[str],
+    ids: Sequence[str],
+    id_pattern: str | None,
+    limit: int,
+    offset: int,
+    visible: ColumnElement[bool],
+) -> list[tuple[str, str]]:
+    stmt = (
+        select(attr_history.c.entity_id, func.min(attr_history.c.entity_type))
+        .where(visible)
+        .group_by(attr_history.c.entity_id)
     )
     if types:
         stmt = stmt.where(attr_history.c.entity_type.in_(list(types)))

@@ -52,6 +52,8 @@ class EntityQuery:
     limit: int = 20
     offset: int = 0
     count: bool = False
+    #: Local names of entity types the caller may not see (personal data).
+    hidden_type_names: Sequence[str] = ()
 
 
 def history_rows(record: EntityRecord, attrs: Attrs, now: int) -> list[HistoryRow]:
@@ -103,6 +105,11 @@ class ContextBroker:
         if record is None:
             raise ResourceNotFound(f"entity {entity_id} not found")
         return record
+
+    def types_of(self, entity_ids: Sequence[str]) -> dict[str, list[str]]:
+        """The types of the existing entities among `entity_ids` (for access checks)."""
+        with self.database.read() as conn:
+            return repository.entity_types(conn, entity_ids)
 
     @write_operation
     def delete(self, entity_id: str) -> Job[None]:
@@ -337,6 +344,7 @@ class ContextBroker:
             ids=query.ids,
             id_pattern=query.id_pattern,
             has_any_attr=query.attrs,
+            hidden_type_names=query.hidden_type_names,
         )
         if query.q is not None:
             repository.add_q(conn, flt, query.q, expand, exhaustive=query.count)

@@ -300,6 +300,7 @@ class TemporalService:
         offset: int,
         entity_ids_filter: Collection[str] | None = None,
         sys_attrs: bool = False,
+        hidden_type_names: Sequence[str] = (),
     ) -> list[dict[str, Any]]:
         """One page of temporal entities chosen by type/id/idPattern (and an id filter)."""
         wanted = _restrict_ids(ids, entity_ids_filter)
@@ -307,7 +308,7 @@ class TemporalService:
             return []
         with self.database.read() as conn:
             page = repository.history_entity_ids(
-                conn, types, wanted or (), id_pattern, limit, offset
+                conn, types, wanted or (), id_pattern, limit, offset, hidden_type_names
             )
             budget = _Budget(self.max_instances)
             return [

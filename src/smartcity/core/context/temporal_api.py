@@ -8,11 +8,15 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from . import model
+from .access import audit_personal, context_access
 from .api import (
+    CONTEXT_READ,
+    CONTEXT_WRITE,
     BrokerState,
     State,
     call,
     entity_query_from_params,
+    guard_ids,
     require_object,
     single_tenant,
     strip_context,
@@ -46,7 +50,7 @@ def _temporal_query(request: Request, attrs: list[str]) -> TemporalQuery:
     return query
 
 
-@router.get("/entities/{entity_id:path}")
+@router.get("/entities/{entity_id:path}", dependencies=[CONTEXT_READ])
 async def temporal_entity(entity_id: str, request: Request, state: State) -> Response:
     """The history of one entity."""
     model.check_entity_id(entity_id)
@@ -55,10 +59,13 @@ async def temporal_entity(entity_id: str, request: Request, state: State) -> Res
     query = _temporal_query(request, attrs)
     sys_attrs = "sysAttrs" in options(request)
     content = await call(state.temporal.entity, entity_id, query, ctx, sys_attrs)
+    access = context_access(request)
+    access.check_read([content["type"]])
+    audit_personal(request, access, [(entity_id, [content["type"]])])
     return ngsi_response(request, content, ctx)
 
 
-@router.get("/entities")
+@router.get("/entities", dependencies=[CONTEXT_READ])
 async def temporal_query(request: Request, state: State) -> Response:
     """Histories of the entities matching type/id/idPattern (q and geo on current state)."""
     ctx = await request_context(request, state.resolver)
@@ -77,7 +84,10 @@ async def temporal_query(request: Request, state: State) -> Response:
         entity_query.limit,
         entity_query.offset,
         restrict,
+        hidden_type_names=entity_query.hidden_type_names,
     )
+    found = ((item["id"], [item["type"]]) for item in content)
+    audit_personal(request, context_access(request), found)
     return ngsi_response(request, content, ctx)
 
 
@@ -92,19 +102,20 @@ async def _current_state_filter(
     return {record.id for record in records}
 
 
-@router.post("/entities")
+@router.post("/entities", dependencies=[CONTEXT_WRITE])
 async def temporal_create(request: Request, state: State) -> Response:
     """Create or add to the history of an entity."""
     body = await read_body(request, state.max_body_bytes)
     ctx = await resolve_context(state.resolver, body.context_spec)
     data = strip_context(require_object(body.data))
     entity = model.parse_entity(data, ctx, now_us(), temporal=True)
+    await guard_ids(request, state, [entity.id], entity.types)
     created = await state.temporal.create_or_append.run_async(entity.id, entity.types, entity.attrs)
     headers = {"Location": f"/ngsi-ld/v1/temporal/entities/{entity.id}"}
     return Response(status_code=201 if created else 204, headers=headers if created else None)
 
 
-@router.post("/entities/{entity_id:path}/attrs", status_code=204)
+@router.post("/entities/{entity_id:path}/attrs", status_code=204, dependencies=[CONTEXT_WRITE])
 async def temporal_append(entity_id: str, request: Request, state: State) -> Response:
     """Add attribute instances to an entity's history."""
     model.check_entity_id(entity_id)
@@ -112,14 +123,16 @@ async def temporal_append(entity_id: str, request: Request, state: State) -> Res
     ctx = await resolve_context(state.resolver, body.context_spec)
     data = strip_context(require_object(body.data))
     attrs = model.parse_fragment(data, ctx, now_us(), allow_null=False, temporal=True)
+    await guard_ids(request, state, [entity_id])
     await state.temporal.append_attrs.run_async(entity_id, attrs)
     return Response(status_code=204)
 
 
-@router.delete("/entities/{entity_id:path}", status_code=204)
-async def temporal_delete(entity_id: str, state: State) -> Response:
+@router.delete("/entities/{entity_id:path}", status_code=204, dependencies=[CONTEXT_WRITE])
+async def temporal_delete(entity_id: str, request: Request, state: State) -> Response:
     """Delete an entity's history."""
     model.check_entity_id(entity_id)
+    await guard_ids(request, state, [entity_id])
     await state.temporal.delete.run_async(entity_id)
     return Response(status_code=204)
 

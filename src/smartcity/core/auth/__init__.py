@@ -1,0 +1,1 @@
+"""Accounts, roles, departments, tokens, API keys and the audit log (one policy layer)."""

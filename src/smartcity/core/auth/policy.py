@@ -1,0 +1,155 @@
+"""The one policy layer: permission = action × resource kind, narrowed by department and owner.
+
+Routes declare what they need with `Permission(action, resource)` (see deps.py); the table
+below says which role holds which permission, and `Principal` narrows entity-type access by
+the departments of an officer or the scope of an API key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    """Who someone is to the platform."""
+
+    ADMIN = "admin"
+    OPERATOR = "operator"
+    OFFICER = "officer"
+    CITIZEN = "citizen"
+    INTEGRATOR = "integrator"
+    # Not assignable: the role of a request without credentials.
+    ANONYMOUS = "anonymous"
+
+
+ASSIGNABLE_ROLES = tuple(r for r in Role if r is not Role.ANONYMOUS)
+
+
+class Action(StrEnum):
+    """What a request does to a resource."""
+
+    READ = "read"
+    WRITE = "write"
+
+
+class Resource(StrEnum):
+    """Kinds of resources the policy distinguishes."""
+
+    # Liveness, the API description: open to all.
+    PUBLIC = "public"
+    # Signing in: the one write an anonymous caller may make.
+    SIGN_IN = "sign_in"
+    # NGSI-LD context that is not personal (sensor data, assets, alerts).
+    CONTEXT = "context"
+    # NGSI-LD entities of the personal types (see Settings.personal_entity_types).
+    PERSONAL_CONTEXT = "personal_context"
+    # The caller's own account: profile, password, sign-out, data export, erasure request.
+    OWN_ACCOUNT = "own_account"
+    USERS = "users"
+    DEPARTMENTS = "departments"
+    API_KEYS = "api_keys"
+    AUDIT = "audit"
+    # Personal-data requests of all citizens (the data-protection officer's queue).
+    DATA_REQUESTS = "data_requests"
+
+
+R, W = Action.READ, Action.WRITE
+
+#: The policy table. Narrowing (departments, key scope, ownership) applies on top of it.
+GRANTS: dict[Role, dict[Resource, frozenset[Action]]] = {
+    Role.ADMIN: {resource: frozenset({R, W}) for resource in Resource},
+    Role.OPERATOR: {
+        Resource.PUBLIC: frozenset({R}),
+        Resource.CONTEXT: frozenset({R, W}),
+        Resource.PERSONAL_CONTEXT: frozenset({R}),
+        Resource.OWN_ACCOUNT: frozenset({R, W}),
+        Resource.DEPARTMENTS: frozenset({R}),
+    },
+    Role.OFFICER: {
+        Resource.PUBLIC: frozenset({R}),
+        Resource.CONTEXT: frozenset({R, W}),
+        Resource.PERSONAL_CONTEXT: frozenset({R, W}),
+        Resource.OWN_ACCOUNT: frozenset({R, W}),
+        Resource.DEPARTMENTS: frozenset({R}),
+    },
+    Role.CITIZEN: {
+        Resource.PUBLIC: frozenset({R}),
+        Resource.CONTEXT: frozenset({R}),
+        Resource.OWN_ACCOUNT: frozenset({R, W}),
+    },
+    Role.INTEGRATOR: {
+        Resource.PUBLIC: frozenset({R}),
+        Resource.CONTEXT: frozenset({R, W}),
+        Resource.OWN_ACCOUNT: frozenset({R, W}),
+    },
+    Role.ANONYMOUS: {
+        Resource.PUBLIC: frozenset({R}),
+    },
+}
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The caller of one request, as far as the policy is concerned."""
+
+    role: Role
+    user_id: int | None = None
+    username: str | None = None
+    departments: frozenset[str] = frozenset()
+    # Entity types this caller may touch, when narrower than its role (officers, scoped keys).
+    entity_types: frozenset[str] | None = None
+    # How the caller proved who it is: "token", "cookie", "apikey" or "" (anonymous).
+    via: str = ""
+    session_id: str | None = None
+    key_id: str | None = None
+    csrf_token: str | None = field(default=None, repr=False)
+
+    @property
+    def authenticated(self) -> bool:
+        """Whether the caller presented valid credentials."""
+        return self.role is not Role.ANONYMOUS
+
+    @property
+    def actor(self) -> str:
+        """The name the audit log records."""
+        if self.key_id:
+            return f"key:{self.key_id}"
+        return self.username or "anonymous"
+
+    def may_touch_type(self, types: Iterable[str]) -> bool:
+        """Whether any of an entity's types is within this caller's narrowing."""
+        if self.entity_types is None:
+            return True
+        return any(t in self.entity_types for t in types)
+
+
+ANONYMOUS = Principal(role=Role.ANONYMOUS)
+
+# Everyone, signed in or not, may sign in.
+for _grants in GRANTS.values():
+    _grants.setdefault(Resource.SIGN_IN, frozenset({W}))
+
+
+def allowed(principal: Principal, action: Action, resource: Resource) -> bool:
+    """Whether the principal's role holds `action` on `resource` (before narrowing)."""
+    return action in GRANTS[principal.role].get(resource, frozenset())
+
+
+def may_read_context_anonymously(public_context_read: bool, resource: Resource) -> bool:
+    """Public sensor context may be open to anonymous reads by configuration; personal never."""
+    return public_context_read and resource is Resource.CONTEXT
+
+
+def narrowed_types(
+    role: Role, department_types: Iterable[str] | None, key_types: Iterable[str] | None
+) -> frozenset[str] | None:
+    """The entity types a caller may touch: officers by department, keys by their scope."""
+    narrowed: frozenset[str] | None = None
+    if role is Role.OFFICER:
+        narrowed = frozenset(department_types or ())
+    if key_types is not None:
+        scope = frozenset(key_types)
+        narrowed = scope if narrowed is None else narrowed & scope
+    return narrowed
