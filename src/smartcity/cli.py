@@ -1,15 +1,28 @@
-"""The `smartcity` command: run, migrate."""
+"""The `smartcity` command: run, migrate, users, keys, audit."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
 from smartcity.config import Settings
+from smartcity.core.auth.errors import AuthError
+from smartcity.core.auth.seed import DemoLogin, seed_demo_accounts, seed_departments
+from smartcity.core.context.times import now_us
+
+if TYPE_CHECKING:
+    from smartcity.core.auth.deps import AuthState
+    from smartcity.core.db import Database
 
 app = typer.Typer(help="Cần Thơ Smart City Platform", no_args_is_help=True)
+users_app = typer.Typer(help="User accounts", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys for devices and integrators", no_args_is_help=True)
+audit_app = typer.Typer(help="The audit log", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+app.add_typer(keys_app, name="keys")
+app.add_typer(audit_app, name="audit")
 
 
 def _settings(data_dir: Path | None, database_url: str | None) -> Settings:
@@ -59,16 +72,24 @@ def run(
     database = open_database(settings.resolved_database_url())
     upgrade(database)
     database.run_write(database.analyze)
+    auth = _auth(settings, database)
+    seed_departments(auth.service)
+    purged = auth.audit.purge_before(_retention_cutoff(settings))
+    logins = []
     if demo:
         from smartcity.demo import seed_demo
 
         count = seed_demo(database)
         typer.echo(f"demo: {count} Cần Thơ entities seeded")
+        logins = seed_demo_accounts(auth.service, settings.data_dir)
     database.dispose()
     typer.echo(f"Cần Thơ Smart City Platform on http://{host}:{port}  ({database.dialect})")
     typer.echo(f"  NGSI-LD: http://{host}:{port}/ngsi-ld/v1/entities   API docs: /docs")
-    # Accounts arrive with the accounts issue; until then say plainly that nothing is locked.
-    typer.echo("  Demo logins: none yet; the API is open, so keep it on a trusted network.")
+    if purged:
+        typer.echo(
+            f"  audit: {purged} rows older than {settings.audit_retention_days} days removed"
+        )
+    _print_logins(logins)
     _export(settings)
     uvicorn.run(
         "smartcity.asgi:app",
@@ -78,6 +99,152 @@ def run(
         log_level="warning",
         access_log=False,
     )
+
+
+def _print_logins(logins: list[DemoLogin]) -> None:
+    if not logins:
+        typer.echo("  No demo logins. Create an admin: smartcity users create --role admin …")
+        return
+    typer.echo("  Demo logins (tài khoản demo; also in <data-dir>/demo-logins.txt):")
+    for login in logins:
+        where = f" [{', '.join(login.departments)}]" if login.departments else ""
+        typer.echo(f"    {login.role:<10} {login.username:<20} {login.password}{where}")
+
+
+def _auth(settings: Settings, database: Database) -> AuthState:
+    from smartcity.app import build_auth_state
+
+    return build_auth_state(settings, database)
+
+
+def _retention_cutoff(settings: Settings) -> int:
+    return now_us() - settings.audit_retention_days * 86_400 * 1_000_000
+
+
+def _open(data_dir: Path | None, database_url: str | None) -> tuple[Settings, Database]:
+    from smartcity.core.db import open_database
+    from smartcity.core.migrate import upgrade
+
+    settings = _settings(data_dir, database_url)
+    database = open_database(settings.resolved_database_url())
+    upgrade(database)
+    return settings, database
+
+
+def _fail(error: AuthError) -> NoReturn:
+    typer.echo(f"error: {error.detail}", err=True)
+    raise typer.Exit(code=2)
+
+
+# --- users ---------------------------------------------------------------------------------
+
+
+@users_app.command("create")
+def users_create(
+    username: Annotated[str, typer.Option(help="Sign-in name")],
+    role: Annotated[str, typer.Option(help="admin, operator, officer, citizen or integrator")],
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
+    department: Annotated[
+        list[str] | None, typer.Option(help="Department code (officers; repeatable)")
+    ] = None,
+    full_name: Annotated[str | None, typer.Option(help="Display name")] = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Create a user account (prompts for the password when --password is not given)."""
+    settings, database = _open(data_dir, database_url)
+    service = _auth(settings, database).service
+    seed_departments(service)
+    try:
+        user = service.create_user(username, password, role, department or (), full_name=full_name)
+    except AuthError as error:
+        _fail(error)
+    finally:
+        database.dispose()
+    typer.echo(f"created {user.role} {user.username} (id {user.id})")
+
+
+@users_app.command("list")
+def users_list(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
+    """List user accounts."""
+    settings, database = _open(data_dir, database_url)
+    users = _auth(settings, database).service.list_users()
+    database.dispose()
+    for user in users:
+        state = "active" if user.active else "inactive"
+        departments = ",".join(user.departments) or "-"
+        typer.echo(f"{user.id}\t{user.username}\t{user.role}\t{departments}\t{state}")
+
+
+# --- API keys ------------------------------------------------------------------------------
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Option(help="What the key is for")],
+    role: Annotated[str, typer.Option(help="integrator (devices, integrators)")] = "integrator",
+    entity_type: Annotated[
+        list[str] | None, typer.Option(help="Entity type the key may write (repeatable)")
+    ] = None,
+    device_group: Annotated[str | None, typer.Option(help="IoT device group")] = None,
+    days: Annotated[int | None, typer.Option(help="Expires after this many days")] = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Create an API key and print it once (only its hash is stored)."""
+    settings, database = _open(data_dir, database_url)
+    expires = now_us() + days * 86_400 * 1_000_000 if days else None
+    try:
+        new = _auth(settings, database).service.create_api_key(
+            name, role, None, entity_type, device_group, expires
+        )
+    except AuthError as error:
+        _fail(error)
+    finally:
+        database.dispose()
+    typer.echo(f"key id {new.id}; the key (shown once, keep it safe):")
+    typer.echo(new.key)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(help="The key's id (not the key)")],
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Revoke an API key at once."""
+    settings, database = _open(data_dir, database_url)
+    try:
+        _auth(settings, database).service.revoke_api_key(key_id)
+    except AuthError as error:
+        _fail(error)
+    finally:
+        database.dispose()
+    typer.echo(f"revoked {key_id}")
+
+
+# --- audit ---------------------------------------------------------------------------------
+
+
+@audit_app.command("verify")
+def audit_verify(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
+    """Recompute the audit log's hash chain; exit 1 at the first altered row."""
+    settings, database = _open(data_dir, database_url)
+    check = _auth(settings, database).audit.verify()
+    database.dispose()
+    if not check.ok:
+        typer.echo(f"audit chain BROKEN at row {check.first_bad_seq} ({check.rows} rows good)")
+        raise typer.Exit(code=1)
+    typer.echo(f"audit chain intact: {check.rows} rows")
+
+
+@audit_app.command("purge")
+def audit_purge(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
+    """Remove audit rows older than the retention period (SMARTCITY_AUDIT_RETENTION_DAYS)."""
+    settings, database = _open(data_dir, database_url)
+    removed = _auth(settings, database).audit.purge_before(_retention_cutoff(settings))
+    database.dispose()
+    typer.echo(f"removed {removed} rows older than {settings.audit_retention_days} days")
 
 
 def _export(settings: Settings) -> None:
