@@ -6,10 +6,15 @@ from dataclasses import dataclass
 
 from fastapi import FastAPI
 
+from smartcity.core.auth import repository
+from smartcity.core.auth.credentials import hash_password
 from smartcity.core.auth.seed import seed_departments
 from smartcity.core.auth.service import AuthService
+from smartcity.core.context.times import now_us
 
 PASSWORD = "Matkhau-test-2026"
+# Hashed once: argon2id is slow on purpose, and these fixtures create many users.
+_PASSWORD_HASH = hash_password(PASSWORD)
 
 #: name → (role, departments) of the callers the matrix and access tests use.
 CALLERS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -46,9 +51,24 @@ def make_callers(app: FastAPI, names: tuple[str, ...] = tuple(CALLERS)) -> Calle
     """Create the departments and one user per caller name in this app's database."""
     service: AuthService = app.state.auth.service
     seed_departments(service)
-    user_ids = {}
-    for name in names:
-        role, departments = CALLERS[name]
-        user_ids[name] = service.create_user(f"{name}.test", PASSWORD, role, departments).id
+    user_ids = {name: _insert_user(service, name) for name in names}
     key = service.create_api_key("matrix key", "integrator").key
     return Callers(service, user_ids, key)
+
+
+def _insert_user(service: AuthService, name: str) -> int:
+    """Store a caller with the precomputed hash (create_user is tested in test_tokens)."""
+    role, departments = CALLERS[name]
+    values = {
+        "username": f"{name}.test",
+        "password_hash": _PASSWORD_HASH,
+        "role": role,
+        "active": True,
+        "failed_logins": 0,
+        "token_version": 0,
+        "created_at": now_us(),
+        "password_changed_at": now_us(),
+    }
+    return service.database.run_write(
+        lambda conn: repository.insert_user(conn, values, departments)
+    )
