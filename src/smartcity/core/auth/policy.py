@@ -153,3 +153,29 @@ def narrowed_types(
         scope = frozenset(key_types)
         narrowed = scope if narrowed is None else narrowed & scope
     return narrowed
+
+
+def visible_departments(principal: Principal) -> frozenset[str] | None:
+    """Whose work queues the caller sees: None for all, else these department codes.
+
+    Admins and operators see every department; officers their own; anyone else none.
+    Domains filter their queues with this (e.g. citizen reports routed to a department).
+    """
+    if principal.role in (Role.ADMIN, Role.OPERATOR):
+        return None
+    if principal.role is Role.OFFICER:
+        return principal.departments
+    return frozenset()
+
+
+def may_see_record(principal: Principal, owner_id: int | None, department: str | None) -> bool:
+    """Whether the caller may see a record owned by a user and routed to a department.
+
+    Citizens see only their own records; officers their departments'; admins and operators all.
+    """
+    if principal.user_id is not None and owner_id == principal.user_id:
+        return True
+    departments = visible_departments(principal)
+    if departments is None:
+        return True
+    return department is not None and department in departments
