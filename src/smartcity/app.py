@@ -59,13 +59,14 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         if database is None:
             db.dispose()
 
-    app = FastAPI(
+    app = PlatformApp(
         title="Cần Thơ Smart City Platform",
         version=__version__,
         lifespan=lifespan,
         description="Intelligent Operations Center: NGSI-LD context broker and city domains.",
     )
     app.state.settings = settings
+    app.hsts = settings.https
     app.state.database = db
     app.state.ngsi = ngsi_api.BrokerState(
         broker=ContextBroker(db),
@@ -135,7 +136,16 @@ def _install_middleware(app: FastAPI, settings: Settings) -> None:
             allow_headers=["*"],
             expose_headers=["NGSILD-Results-Count", "Location", "Link"],
         )
-    app.add_middleware(SecurityHeaders, hsts=settings.https)
+
+
+class PlatformApp(FastAPI):
+    """FastAPI with the security headers outside everything, even the 500 error handler."""
+
+    hsts: bool = False
+
+    def build_middleware_stack(self) -> ASGIApp:
+        """Starlette's stack (error handling outermost) wrapped in SecurityHeaders."""
+        return SecurityHeaders(super().build_middleware_stack(), hsts=self.hsts)
 
 
 class StripTrailingSlash:

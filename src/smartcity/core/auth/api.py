@@ -77,6 +77,8 @@ async def token(
         else:
             return _oauth_error("unsupported_grant_type", f"grant_type {grant_type!r}")
     except AuthError as exc:
+        # RFC 6749 answers 400, but for the audit log a refused sign-in is a denial.
+        request.state.audit_outcome = "denied"
         error = "invalid_request" if exc.status in (423, 429) else "invalid_grant"
         return _oauth_error(error, exc.detail, exc.status if exc.status != 401 else 400)
     return JSONResponse(pair.as_oauth2(), headers={"Cache-Control": "no-store"})

@@ -118,7 +118,7 @@ class AuditLog:
         with self.database.read() as conn:
             stmt = select(audit_log).where(*_clauses(flt)).order_by(audit_log.c.seq)
             for row in conn.execute(stmt):
-                writer.writerow([row._mapping[c] for c in columns])
+                writer.writerow([_cell(row._mapping[c]) for c in columns])
                 if buffer.tell() > 64_000:
                     yield buffer.getvalue()
                     buffer.seek(0)
@@ -150,6 +150,13 @@ class AuditLog:
             return int(result.rowcount)
 
         return self.database.run_write(job)
+
+
+def _cell(value: Any) -> Any:
+    """Neutralise text a spreadsheet would run as a formula (actors are typed by anyone)."""
+    if isinstance(value, str) and value.startswith(("=", "+", "-", "@", "\t", "\r")):
+        return "'" + value
+    return value
 
 
 def _last_hash(conn: Connection) -> str:

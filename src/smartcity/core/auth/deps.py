@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from .audit import AuditLog
+from .credentials import same
 from .errors import Forbidden, TooManyRequests, Unauthenticated
 from .policy import ANONYMOUS, Action, Principal, Resource, allowed
 from .ratelimit import RateLimits
@@ -101,7 +102,7 @@ def _check_csrf(request: Request, principal: Principal) -> None:
     if request.method in SAFE_METHODS:
         return
     sent = request.headers.get(CSRF_HEADER)
-    if not sent or not principal.csrf_token or sent != principal.csrf_token:
+    if not sent or not principal.csrf_token or not same(sent, principal.csrf_token):
         raise Forbidden("missing or wrong X-CSRF-Token for a cookie-authenticated write")
 
 
@@ -124,7 +125,7 @@ class Permission:
     async def __call__(self, request: Request) -> Principal:
         """The principal, when the policy allows it; 401 or 403 otherwise."""
         request.state.audit = AuditNote(ANONYMOUS, self.action, self.resource, self.personal)
-        principal = await current_principal(request)
+        principal = await self._caller(request)
         request.state.audit.principal = principal
         if self.permits(principal, auth_state(request)):
             return principal
@@ -133,6 +134,17 @@ class Permission:
         raise Forbidden(
             f"role {principal.role.value} may not {self.action.value} {self.resource.value}"
         )
+
+    async def _caller(self, request: Request) -> Principal:
+        if self.resource is not Resource.SIGN_IN:
+            return await current_principal(request)
+        try:
+            return await current_principal(request)
+        except (Unauthenticated, Forbidden):
+            # A stale cookie, an expired token or a live cookie without its CSRF header
+            # must not stop anyone from signing in (again, or as someone else).
+            request.state.principal = ANONYMOUS
+            return ANONYMOUS
 
     @property
     def personal(self) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -40,7 +41,14 @@ class AuditTrail:
                 await self._record(scope, state, int(message["status"]))
             await send(message)
 
-        await self.app(scope, receive, send_after_audit)
+        try:
+            await self.app(scope, receive, send_after_audit)
+        except Exception:
+            # An unhandled error still answers 500 (outer middleware); record the attempt.
+            if not recorded:
+                recorded = True
+                await self._record(scope, state, 500)
+            raise
 
     async def _record(self, scope: Scope, state: dict[str, Any], status: int) -> None:
         note = state.get("audit")
@@ -54,6 +62,7 @@ class AuditTrail:
 def _entry(scope: Scope, state: dict[str, Any], note: Any, status: int) -> AuditEntry:
     principal = note.principal if isinstance(note, AuditNote) else state.get("principal")
     actor = state.get("audit_actor") or (principal.actor if principal else "anonymous")
+    outcome = state.get("audit_outcome") or _outcome(status)
     query = scope.get("query_string", b"").decode("latin-1")
     resource = scope["path"] + (f"?{_without_secrets(query)}" if query else "")
     client = scope.get("client")
@@ -63,7 +72,7 @@ def _entry(scope: Scope, state: dict[str, Any], note: Any, status: int) -> Audit
         role=principal.role.value if principal else "anonymous",
         action=f"{scope['method']} {note.action.value}" if note else scope["method"],
         resource=resource[:2000],
-        outcome=_outcome(status),
+        outcome=outcome,
         status=status,
         client=client[0] if client else None,
         detail=note.detail if isinstance(note, AuditNote) else None,
@@ -71,8 +80,9 @@ def _entry(scope: Scope, state: dict[str, Any], note: Any, status: int) -> Audit
 
 
 def _without_secrets(query: str) -> str:
-    """Drop the IoT Agent `k=` API key from what the audit log keeps."""
-    return "&".join(p for p in query.split("&") if not p.startswith("k="))
+    """Drop the IoT Agent `k=` API key (however it is encoded) from what the audit log keeps."""
+    pairs = parse_qsl(query, keep_blank_values=True)
+    return urlencode([(name, value) for name, value in pairs if name != "k"])
 
 
 def _outcome(status: int) -> str:
@@ -123,10 +133,10 @@ class SecurityHeaders:
 
 
 class BodySizeLimit:
-    """413 for request bodies whose declared length is above the limit.
+    """413 for request bodies above the limit, whether declared or streamed.
 
-    Bodies streamed without a length are capped where they are read: the NGSI-LD body
-    reader counts bytes, and Starlette's form parser limits its parts.
+    A body without Content-Length is read up to the limit before the app sees it (the
+    routes here take small forms and JSON); NGSI-LD routes count bytes in their own reader.
     """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
@@ -139,10 +149,42 @@ class BodySizeLimit:
             await self.app(scope, receive, send)
             return
         declared = dict(scope.get("headers", [])).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+        if declared is not None:
+            if declared.isdigit() and int(declared) > self.max_bytes:
+                await _too_large(send, self.max_bytes)
+                return
+            await self.app(scope, receive, send)
+            return
+        messages = await _read_capped(receive, self.max_bytes)
+        if messages is None:
             await _too_large(send, self.max_bytes)
             return
-        await self.app(scope, receive, send)
+        await self.app(scope, _replay(messages, receive), send)
+
+
+async def _read_capped(receive: Receive, max_bytes: int) -> list[Message] | None:
+    """The request's body messages, or None once they pass `max_bytes`."""
+    messages: list[Message] = []
+    size = 0
+    while True:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request":
+            return messages
+        size += len(message.get("body", b""))
+        if size > max_bytes:
+            return None
+        if not message.get("more_body", False):
+            return messages
+
+
+def _replay(messages: list[Message], receive: Receive) -> Receive:
+    pending = list(messages)
+
+    async def replayed() -> Message:
+        return pending.pop(0) if pending else await receive()
+
+    return replayed
 
 
 async def _too_large(send: Send, max_bytes: int) -> None:

@@ -258,6 +258,22 @@ def update_data_request(conn: Connection, request_id: int, **values: Any) -> Non
     conn.execute(update(data_requests).where(data_requests.c.id == request_id).values(**values))
 
 
+def forget_session_clients(conn: Connection, user_id: int) -> None:
+    """Drop the client addresses kept with a user's sessions (erasure)."""
+    conn.execute(
+        update(auth_sessions).where(auth_sessions.c.user_id == user_id).values(client=None)
+    )
+
+
+def revoke_user_api_keys(conn: Connection, user_id: int, at: int) -> None:
+    """Revoke every API key that belongs to a user."""
+    conn.execute(
+        update(api_keys)
+        .where(api_keys.c.user_id == user_id, api_keys.c.revoked_at.is_(None))
+        .values(revoked_at=at)
+    )
+
+
 def user_sessions(conn: Connection, user_id: int) -> list[dict[str, Any]]:
     """The sign-in sessions of a user (for the data export), without secrets."""
     columns = [c for c in auth_sessions.c if c.name not in ("secret_hash", "csrf_token")]

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection
 
@@ -29,6 +30,8 @@ from .repository import UserRecord
 from .workdays import add_working_days
 
 SECOND_US = 1_000_000
+# Deadlines count Vietnamese working days, so "today" is today in Vietnam.
+VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
 T = TypeVar("T")
 
 
@@ -172,6 +175,8 @@ class AuthService:
         """Change one's own password; every earlier session and token stops working."""
         user = self.get_user(user_id)
         if not verify_password(user.password_hash, current):
+            # Counted like a failed sign-in: a stolen session must not brute-force it.
+            self._record_failure(user_id)
             raise Forbidden("the current password is wrong")
         self.set_password(user_id, new)
 
@@ -266,7 +271,10 @@ class AuthService:
         )
 
     def _access_token(self, user: UserRecord, session_id: str) -> str:
-        now_s = now_us() // SECOND_US
+        now = now_us()
+        now_s = now // SECOND_US
+        # Rounded up, so a token lives at least its TTL (never a fraction of a second less).
+        expires_s = -(-(now + self.config.access_ttl_s * SECOND_US) // SECOND_US)
         return self.signer.sign(
             {
                 "sub": str(user.id),
@@ -275,7 +283,7 @@ class AuthService:
                 "sid": session_id,
                 "ver": user.token_version,
                 "iat": now_s,
-                "exp": now_s + self.config.access_ttl_s,
+                "exp": expires_s,
                 "jti": uuid.uuid4().hex,
             }
         )
@@ -370,6 +378,10 @@ class AuthService:
                 raise Unauthenticated("unknown or revoked API key")
             if row.expires_at is not None and row.expires_at <= now_us():
                 raise Unauthenticated("expired API key")
+            if row.user_id is not None:
+                owner = repo.get_user(conn, row.user_id)
+                if owner is None or not owner.active or owner.anonymised_at is not None:
+                    raise Unauthenticated("the owner of this API key is no longer active")
             role = Role(row.role)
             return Principal(
                 role=role,
@@ -421,7 +433,13 @@ class AuthService:
             "created_at": now_us(),
             "expires_at": expires_at,
         }
-        self.database.run_write(lambda conn: repo.insert_api_key(conn, record))
+
+        def job(conn: Connection) -> None:
+            if user_id is not None and repo.get_user(conn, user_id) is None:
+                raise InvalidInput(f"userId {user_id}: no such user")
+            repo.insert_api_key(conn, record)
+
+        self.database.run_write(job)
         shown = {k: v for k, v in record.items() if k != "key_hash"}
         return NewApiKey(key_id, key, shown)
 
@@ -483,7 +501,7 @@ class AuthService:
         """Record an export or erasure request with its two-working-day acknowledgement date."""
         if kind not in ("export", "erasure"):
             raise InvalidInput("kind is export or erasure")
-        day = today or datetime.now(UTC).date()
+        day = today or datetime.now(VIETNAM).date()
         values = {
             "user_id": user_id,
             "kind": kind,
@@ -530,6 +548,8 @@ def _anonymise(conn: Connection, user_id: int, now: int) -> None:
         anonymised_at=now,
     )
     repo.revoke_user_sessions(conn, user_id, now)
+    repo.forget_session_clients(conn, user_id)
+    repo.revoke_user_api_keys(conn, user_id, now)
 
 
 def _session_valid(session: Any, user: UserRecord | None, now: int) -> bool:
