@@ -14,6 +14,11 @@ markdown table (also written to benchmarks/results/broker-<backend>.md):
 (e) aggregated temporal query (avg,min,max,sum,totalCount per day) over one year of
     5-minute values of one attribute (105,120 instances).
 
+Writes need credentials: before the server starts, an integrator API key is created on the
+same database with `smartcity keys create`, and every request of the benchmark (both load
+generators and the sequential client) sends it as `X-API-Key`. So each request pays the
+key lookup, and each write also the audit row the server commits before answering.
+
 The server's memory (VmRSS, VmHWM) is read from /proc after each phase, and its CPU
 use, the load generator's and the whole machine's during each measurement, so that
 one can tell who is saturated.  Run `python benchmarks/broker.py --help` for options.
@@ -57,6 +62,8 @@ from smartcity.core.db import Database, open_database
 ROOT = Path(__file__).resolve().parent.parent
 API = "/ngsi-ld/v1"
 JSON_HEADERS = {"Content-Type": "application/json"}
+API_KEY_HEADER = "X-API-Key"
+API_KEY_NAME = "benchmark"
 # Cần Thơ's urban core: lon min, lat min, lon max, lat max.
 BOX = (105.70, 9.98, 105.82, 10.08)
 FLOW = "TrafficFlowObserved"
@@ -317,28 +324,49 @@ class Server:
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.log_path = data_dir / "server.log"
         self.proc: subprocess.Popen[bytes] | None = None
+        self.api_key = ""
+
+    def _where(self) -> list[str]:
+        """The database options, the same for the server and for the key made for it."""
+        where = ["--data-dir", str(self.data_dir)]
+        if self.database_url:
+            where += ["--database-url", self.database_url]
+        return where
+
+    @staticmethod
+    def _env() -> dict[str, str]:
+        # A clean environment (and the scratch directory as working directory): no stray
+        # .env or SMARTCITY_* variable may point the server at another database.
+        return {k: v for k, v in os.environ.items() if not k.startswith("SMARTCITY_")}
+
+    def create_api_key(self) -> str:
+        """An integrator key on the server's database (`smartcity keys create`, which prints
+        the key on its last line); kept as `api_key` and sent with every request."""
+        cmd = [*smartcity_command(), "keys", "create", "--name", API_KEY_NAME, *self._where()]
+        result = subprocess.run(
+            cmd, capture_output=True, text=True, cwd=self.data_dir, env=self._env(), timeout=120
+        )
+        lines = result.stdout.strip().splitlines()
+        if result.returncode != 0 or not lines or not lines[-1].startswith("sck_"):
+            raise RuntimeError(
+                f"smartcity keys create exited with {result.returncode}:\n"
+                f"{result.stdout}\n{result.stderr}"
+            )
+        self.api_key = lines[-1].strip()
+        return self.api_key
+
+    @property
+    def auth_headers(self) -> dict[str, str]:
+        """The credentials every benchmark request carries."""
+        return {API_KEY_HEADER: self.api_key} if self.api_key else {}
 
     def start(self, timeout_s: float = 180) -> None:
         """Start the server and wait until /healthz answers."""
-        cmd = [
-            *smartcity_command(),
-            "run",
-            "--no-demo",
-            "--port",
-            str(self.port),
-            "--data-dir",
-            str(self.data_dir),
-            "--workers",
-            str(self.workers),
-        ]
-        if self.database_url:
-            cmd += ["--database-url", self.database_url]
-        # A clean environment and a scratch working directory: no stray .env or
-        # SMARTCITY_* variable may point the server at another database.
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SMARTCITY_")}
+        cmd = [*smartcity_command(), "run", "--no-demo", "--port", str(self.port)]
+        cmd += [*self._where(), "--workers", str(self.workers)]
         with self.log_path.open("wb") as log:
             self.proc = subprocess.Popen(
-                cmd, stdout=log, stderr=subprocess.STDOUT, cwd=self.data_dir, env=env
+                cmd, stdout=log, stderr=subprocess.STDOUT, cwd=self.data_dir, env=self._env()
             )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
@@ -567,13 +595,15 @@ async def _load_round(
 
 
 async def _raw_round(
-    host: str, port: int, ids: list[str], clients: int, until: float, seed: int
+    host: str, port: int, ids: list[str], clients: int, until: float, seed: int, api_key: str
 ) -> tuple[list[float], int]:
     """The same load as `_load_round` through a minimal HTTP/1.1 keep-alive client on
     asyncio streams: it costs the load generator a fraction of httpx's CPU, so that on a
     small machine the server, not the client, is what gets measured."""
     latencies: list[float] = []
     errors = 0
+    # Every request carries the API key, like the httpx client's default headers.
+    auth = f"{API_KEY_HEADER}: {api_key}\r\n" if api_key else ""
 
     async def worker(k: int) -> None:
         nonlocal errors
@@ -585,12 +615,12 @@ async def _raw_round(
                     body = _patch_body(rng)
                     request = (
                         f"PATCH {API}/entities/{rng.choice(ids)}/attrs HTTP/1.1\r\n"
-                        f"Host: {host}:{port}\r\nContent-Type: application/json\r\n"
+                        f"Host: {host}:{port}\r\nContent-Type: application/json\r\n{auth}"
                         f"Content-Length: {len(body)}\r\n\r\n"
                     ).encode() + body
                     expected = 204
                 else:
-                    request = f"GET /healthz HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode()
+                    request = f"GET /healthz HTTP/1.1\r\nHost: {host}:{port}\r\n{auth}\r\n".encode()
                     expected = 200
                 t0 = _now()
                 writer.write(request)
@@ -612,23 +642,33 @@ async def _raw_round(
 
 
 def concurrent_load(
-    base_url: str, ids: list[str], clients: int, duration_s: float, seed: int, kind: str
+    base_url: str,
+    ids: list[str],
+    clients: int,
+    duration_s: float,
+    seed: int,
+    kind: str,
+    api_key: str,
 ) -> dict[str, Any]:
     """`clients` asyncio tasks PATCHing `ids` (GET /healthz when there are none) for
-    `duration_s`, after a short warm-up; `kind` is the HTTP client: httpx or raw."""
+    `duration_s`, after a short warm-up; `kind` is the HTTP client: httpx or raw. Every
+    request sends `api_key` as X-API-Key (none when it is empty)."""
 
     async def main() -> dict[str, Any]:
         warmup = min(1.0, duration_s / 5)
         if kind == "raw":
             host, port = base_url.split("//", 1)[1].rsplit(":", 1)
-            await _raw_round(host, int(port), ids, clients, _now() + warmup, seed)
+            await _raw_round(host, int(port), ids, clients, _now() + warmup, seed, api_key)
             cpu0, t0 = time.process_time(), _now()
             latencies, errors = await _raw_round(
-                host, int(port), ids, clients, t0 + duration_s, seed + 1
+                host, int(port), ids, clients, t0 + duration_s, seed + 1, api_key
             )
         else:
             limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-            async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=60) as client:
+            headers = {API_KEY_HEADER: api_key} if api_key else {}
+            async with httpx.AsyncClient(
+                base_url=base_url, limits=limits, timeout=60, headers=headers
+            ) as client:
                 await _load_round(client, ids, clients, _now() + warmup, seed)
                 cpu0, t0 = time.process_time(), _now()
                 latencies, errors = await _load_round(
@@ -702,7 +742,9 @@ class Bench:
         self.server = server
         self.seeder = seeder
         self.report = Report(backend)
-        self.client = httpx.Client(base_url=server.base_url, timeout=300)
+        self.client = httpx.Client(
+            base_url=server.base_url, timeout=300, headers=server.auth_headers
+        )
 
     def memory(self, phase: str) -> None:
         """Record the server's memory after a phase."""
@@ -746,14 +788,14 @@ class Bench:
             cfg.clients // procs + (1 if k < cfg.clients % procs else 0) for k in range(procs)
         ]
         loadgen_cpu: list[float] = []
-        url = self.server.base_url
+        url, key = self.server.base_url, self.server.api_key
         with cpu_meter(self.server, loadgen_cpu) as use:
             if procs == 1:  # this process's CPU is counted by cpu_meter itself
-                results = [concurrent_load(url, ids, cfg.clients, cfg.duration_s, 1, kind)]
+                results = [concurrent_load(url, ids, cfg.clients, cfg.duration_s, 1, kind, key)]
             else:
                 with ProcessPoolExecutor(procs, mp_context=get_context("spawn")) as pool:
                     futures = [
-                        pool.submit(concurrent_load, url, ids, n, cfg.duration_s, k, kind)
+                        pool.submit(concurrent_load, url, ids, n, cfg.duration_s, k, kind, key)
                         for k, n in enumerate(shares)
                     ]
                     results = [future.result() for future in futures]
@@ -765,8 +807,9 @@ class Bench:
         where = "in this process" if procs == 1 else f"in {procs} processes"
         client = "httpx.AsyncClient" if kind == "httpx" else "minimal asyncio HTTP/1.1 client"
         notes = (
-            f"{cfg.clients} clients, {cfg.duration_s:.0f} s; load generator (uvloop + {client} "
-            f"{where}) shares the {os.cpu_count()} cores with the server; {use[0].describe()}"
+            f"{cfg.clients} clients, {cfg.duration_s:.0f} s, X-API-Key on every request; load "
+            f"generator (uvloop + {client} {where}) shares the {os.cpu_count()} cores with the "
+            f"server; {use[0].describe()}"
         )
         if ids:
             notes = f"{len(ids):,} entities, 2 attributes per PATCH; " + notes
@@ -1108,6 +1151,7 @@ def run_backend(cfg: Config, backend: str) -> Report:
     try:
         with backend_database(cfg, backend, data_dir) as pg_url:
             server = Server(data_dir, pg_url, cfg.workers)
+            server.create_api_key()  # migrates the fresh database, then stores the key
             server.start()
             try:
                 print(
@@ -1146,6 +1190,9 @@ def render(cfg: Config, report: Report) -> str:
         f"- server: `smartcity run --no-demo --workers {cfg.workers}` (uvicorn), "
         f"{'SQLite file' if report.backend == 'sqlite' else 'PostgreSQL on the same machine'}; "
         "the load generator and the seeding run on the same cores as the server",
+        "- credentials: an integrator API key (`smartcity keys create`) sent as `X-API-Key` "
+        "on every request; the server looks it up on each request and commits one audit row "
+        "per write before answering",
         "",
         "| Benchmark | Entities | Throughput | p50 ms | p95 ms | n | Target | Verdict | Notes |",
         "|---|---:|---:|---:|---:|---:|---|---|---|",

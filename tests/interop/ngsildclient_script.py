@@ -3,7 +3,12 @@
 Run it with the interpreter of the separate ngsildclient environment (it pins old httpx and
 isodate, so it cannot share the platform's venv):
 
-    .venv-ngsildclient/bin/python tests/interop/ngsildclient_script.py 127.0.0.1 8000
+    NGSILD_API_KEY=sck_… .venv-ngsildclient/bin/python tests/interop/ngsildclient_script.py \
+        127.0.0.1 8000
+
+Writes need credentials: the API key (`smartcity keys create --name interop`) comes from
+NGSILD_API_KEY or --api-key and is sent as `X-API-Key` on every request of the client's
+requests.Session, through the client's own `custom_auth` hook.
 
 It creates Cần Thơ entities (air quality at Ninh Kiều and Cái Răng, water quality on the Hậu
 river), reads them back, queries, counts, updates, upserts and deletes them through the client's
@@ -17,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import traceback
 import uuid
@@ -31,7 +37,10 @@ from ngsildclient.api.exceptions import (
     NgsiContextBrokerError,
     NgsiResourceNotFoundError,
 )
+from requests.auth import AuthBase
 
+API_KEY_ENV = "NGSILD_API_KEY"
+API_KEY_HEADER = "X-API-Key"
 AQO = "AirQualityObserved"
 WQO = "WaterQualityObserved"
 OBSERVED = "2024-05-01T07:00:00Z"
@@ -53,16 +62,36 @@ def check(condition: object, message: str) -> None:
         raise CheckFailed(message)
 
 
+class ApiKeyAuth(AuthBase):
+    """Adds the platform's API key to every request of a requests.Session.
+
+    ngsildclient's Client takes it as `custom_auth` and sets it as `session.auth` before its
+    first request (the connection probe in the constructor), so no request goes out without
+    it; headers given per call (Accept, Content-Type, NGSILD-Tenant) cannot drop it either.
+    """
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+    def __call__(self, request: Any) -> Any:
+        request.headers[API_KEY_HEADER] = self.key
+        return request
+
+
 class Exchanges:
     """The last HTTP exchanges made through the client's requests.Session (a response hook)."""
 
     def __init__(self, keep: int = 12) -> None:
         self.items: deque[str] = deque(maxlen=keep)
         self.count = 0
+        self.without_key = 0
 
     def hook(self, response: Any, *_args: Any, **_kwargs: Any) -> Any:
         self.count += 1
         request = response.request
+        sent_key = request.headers.get(API_KEY_HEADER)
+        if not sent_key:
+            self.without_key += 1
         body = request.body
         if isinstance(body, bytes):
             body = body.decode("utf-8", "replace")
@@ -71,6 +100,7 @@ class Exchanges:
             for k, v in request.headers.items()
             if k.lower() in {"accept", "content-type", "link", "ngsild-tenant"}
         }
+        req_headers[API_KEY_HEADER] = f"{sent_key[:8]}…" if sent_key else "(none)"
         resp_headers = {
             k: v
             for k, v in response.headers.items()
@@ -403,7 +433,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("host")
     parser.add_argument("port", type=int)
+    parser.add_argument(
+        "--api-key",
+        default=os.environ.get(API_KEY_ENV),
+        help=f"the platform API key sent as {API_KEY_HEADER} (default: ${API_KEY_ENV})",
+    )
     args = parser.parse_args(argv)
+    if not args.api_key:
+        parser.error(f"an API key is needed for writes: set {API_KEY_ENV} or pass --api-key")
     logging.getLogger().setLevel(logging.WARNING)  # ngsildclient sets INFO on import
 
     exchanges = Exchanges()
@@ -413,7 +450,13 @@ def main(argv: list[str] | None = None) -> int:
         # The Client probes GET /ngsi-ld/v1/entities?type=None&limit=0&count=true at start and
         # raises NgsiNotConnectedError if it fails; then it tries /version (Orion-LD) and
         # /actuator (Java brokers) to name the vendor: an unknown vendor is fine.
-        client = Client(hostname=args.host, port=args.port, secure=False, verbose=True)
+        client = Client(
+            hostname=args.host,
+            port=args.port,
+            secure=False,
+            custom_auth=ApiKeyAuth(args.api_key),
+            verbose=True,
+        )
         client.session.hooks["response"].append(exchanges.hook)
         summary["vendor"] = client.broker.vendor.value or "unknown"
         with client:
@@ -435,7 +478,12 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(json.dumps(summary, ensure_ascii=False, default=str))
         return 1
-    summary.update(ok=True, steps_passed=scenario.steps, requests=exchanges.count)
+    summary.update(
+        ok=True,
+        steps_passed=scenario.steps,
+        requests=exchanges.count,
+        requests_without_key=exchanges.without_key,
+    )
     print(json.dumps(summary, ensure_ascii=False))
     return 0
 

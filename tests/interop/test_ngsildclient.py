@@ -3,6 +3,11 @@
 The platform is started as a subprocess (`smartcity run`) on SQLite and on PostgreSQL, and
 `ngsildclient_script.py` drives it from the separate `.venv-ngsildclient` environment (the
 client pins old httpx/isodate versions, so it cannot live in the platform's venv).
+
+Writes to the NGSI-LD API need credentials, so before the server starts an integrator API key
+is created with the CLI (`smartcity keys create`) on the same database, and the script sends it
+as `X-API-Key` on every request. The test also proves that the server is locked: a write
+without a key, or with a wrong one, is refused with 401 and leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -13,8 +18,9 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -27,8 +33,10 @@ ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = Path(__file__).with_name("ngsildclient_script.py")
 SMARTCITY = Path(sys.prefix) / "bin" / "smartcity"  # the venv running pytest: .venv
 NGSILD_PYTHON = ROOT / ".venv-ngsildclient" / "bin" / "python"
+API_KEY_ENV = "NGSILD_API_KEY"  # read by ngsildclient_script.py
 
 STARTUP_TIMEOUT_S = 60.0
+CLI_TIMEOUT_S = 60.0
 SCRIPT_TIMEOUT_S = 180.0
 STOP_TIMEOUT_S = 15.0
 
@@ -56,6 +64,7 @@ class Server:
     port: int
     backend: str
     log: Path
+    api_key: str = field(repr=False)
 
     @property
     def url(self) -> str:
@@ -85,23 +94,17 @@ def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
     data_dir = tmp_path / "data"
     data_dir.mkdir()
     port = free_port()
-    command = [
-        str(SMARTCITY),
-        "run",
-        "--no-demo",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--data-dir",
-        str(data_dir),
-    ]
+    # The same database options for the key and for the server that must accept it.
+    where = ["--data-dir", str(data_dir)]
     if backend == "postgresql":
-        command += ["--database-url", request.getfixturevalue("postgres_url")]
+        where += ["--database-url", request.getfixturevalue("postgres_url")]
+    command = [str(SMARTCITY), "run", "--no-demo", "--host", "127.0.0.1", "--port", str(port)]
+    command += where
     # Only the command line configures this server: no SMARTCITY_* from the environment, and
     # tmp_path as working directory so that no stray .env is read.
     env = {k: v for k, v in os.environ.items() if not k.startswith("SMARTCITY_")}
     env["PYTHONUNBUFFERED"] = "1"
+    api_key = _create_api_key(where, env, tmp_path)
     log = tmp_path / "server.log"
     with log.open("wb") as log_file:
         process = subprocess.Popen(
@@ -113,11 +116,36 @@ def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
             stderr=subprocess.STDOUT,
         )
     try:
-        running = Server("127.0.0.1", port, backend, log)
+        running = Server("127.0.0.1", port, backend, log, api_key)
         _wait_healthy(process, running)
         yield running
     finally:
         _stop(process)
+
+
+def _create_api_key(where: list[str], env: dict[str, str], cwd: Path) -> str:
+    """An integrator key made with `smartcity keys create`, which prints it on its last line."""
+    command = [str(SMARTCITY), "keys", "create", "--name", "interop", *where]
+    result = subprocess.run(
+        command,
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        errors="replace",
+        timeout=CLI_TIMEOUT_S,
+    )
+    lines = result.stdout.strip().splitlines()
+    if result.returncode != 0 or not lines:
+        pytest.fail(
+            f"smartcity keys create exited with {result.returncode}\n"
+            f"--- stdout ---\n{result.stdout}\n--- stderr ---\n{result.stderr}"
+        )
+    key = lines[-1].strip()
+    assert key.startswith("sck_") and " " not in key, f"no API key on the last line: {lines}"
+    return key
 
 
 def _wait_healthy(process: subprocess.Popen[bytes], server: Server) -> None:
@@ -158,11 +186,35 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.wait(timeout=STOP_TIMEOUT_S)
 
 
+def _assert_locked(server: Server) -> None:
+    """Writes without a valid key are refused with 401 and create nothing."""
+    entity_id = f"urn:ngsi-ld:AirQualityObserved:CanTho:Locked:{uuid.uuid4().hex[:8]}"
+    entity = {
+        "id": entity_id,
+        "type": "AirQualityObserved",
+        "pm25": {"type": "Property", "value": 99.0},
+    }
+    url = f"{server.url}/ngsi-ld/v1/entities"
+    attempts = {"no key": {}, "a wrong key": {"X-API-Key": "sck_" + "x" * 40}}
+    with httpx.Client(timeout=10.0) as http:
+        for what, headers in attempts.items():
+            response = http.post(url, json=entity, headers=headers)
+            assert response.status_code == 401, (
+                f"a write with {what} answered {response.status_code}, expected 401: "
+                f"{response.text[:300]}\n--- server log ---\n{_tail(server.log)}"
+            )
+        check = http.get(f"{url}/{entity_id}", headers={"X-API-Key": server.api_key})
+        assert check.status_code == 404, f"a refused write left {entity_id}: {check.text[:300]}"
+
+
 @pytest.mark.server
 def test_ngsildclient_round_trip(ngsild_python: Path, server: Server) -> None:
     """Create, read, query, count, update, upsert and delete with ngsildclient."""
+    _assert_locked(server)
     env = {k: v for k, v in os.environ.items() if k not in {"PYTHONPATH", "PYTHONHOME"}}
     env["PYTHONIOENCODING"] = "utf-8"
+    # The key goes through the environment, not the command line (visible to `ps`).
+    env[API_KEY_ENV] = server.api_key
     try:
         result = subprocess.run(
             [str(ngsild_python), str(SCRIPT), server.host, str(server.port)],
@@ -191,3 +243,4 @@ def test_ngsildclient_round_trip(ngsild_python: Path, server: Server) -> None:
     summary = json.loads(lines[-1]) if lines else {}
     assert summary.get("ok") is True, report
     assert "gone" in summary.get("steps_passed", []), report
+    assert summary.get("requests_without_key") == 0, report
