@@ -109,6 +109,7 @@ def build_auth_state(settings: Settings, db: Database) -> AuthState:
         cookie_ttl_s=settings.session_ttl_s,
         lockout_after=settings.lockout_after_failures,
         lockout_s=settings.lockout_s,
+        key_cache_s=settings.api_key_cache_s,
     )
     return AuthState(
         service=AuthService(db, signer, config),

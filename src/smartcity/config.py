@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     session_ttl_s: int = 12 * 3600
     lockout_after_failures: int = 5
     lockout_s: int = 900
+    # Seconds a checked API key is trusted without a database read. A revocation made in
+    # this process applies at once; one made by another worker or the CLI within this time.
+    api_key_cache_s: float = 5.0
     # Sensor context (not personal) may be read without signing in; personal types never.
     public_context_read: bool = True
     # NGSI-LD entity types that hold personal data (matched by local name).

@@ -242,6 +242,10 @@ class Database:
         """Run `job(conn)` in a write transaction shared with concurrent writers (group commit)."""
         return self._writes.run(job)
 
+    def submit_write(self, job: Callable[[Connection], T]) -> Future[T]:
+        """Queue `job` for the writer and return its future at once."""
+        return self._writes.submit(job)
+
     async def write_async(self, job: Callable[[Connection], T]) -> T:
         """Like run_write, awaited from the event loop without tying up a worker thread."""
         return await asyncio.wrap_future(self._writes.submit(job))

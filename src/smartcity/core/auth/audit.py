@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import hashlib
 import io
-from collections.abc import Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,6 +71,11 @@ class AuditLog:
 
     def __init__(self, database: Database) -> None:
         self.database = database
+        # Entries waiting for the next append job, and that job's future: concurrent requests
+        # share one job (one chain-head read, one insert) instead of queueing one each.
+        self._lock = threading.Lock()
+        self._pending: list[AuditEntry] = []
+        self._flush: Future[None] | None = None
 
     def append_job(self, entries: Sequence[AuditEntry]) -> Any:
         """A write job appending `entries` to the chain (run it on the write queue)."""
@@ -93,7 +101,30 @@ class AuditLog:
 
     async def record_async(self, *entries: AuditEntry) -> None:
         """Append entries from the event loop and wait until they are committed."""
-        await self.database.write_async(self.append_job(entries))
+        with self._lock:
+            self._pending.extend(entries)
+            if self._flush is None:
+                self._flush = self.database.submit_write(self._flush_job())
+            flush = self._flush
+        await asyncio.wrap_future(flush)
+
+    def _flush_job(self) -> Callable[[Connection], None]:
+        """A job taking the pending entries on its first run and writing them on every run.
+
+        The write queue may run a job again after rolling back a failed group, so the
+        entries are taken once and kept, not taken again (which would lose them).
+        """
+        taken: list[AuditEntry] | None = None
+
+        def job(conn: Connection) -> None:
+            nonlocal taken
+            if taken is None:
+                with self._lock:
+                    taken, self._pending, self._flush = self._pending, [], None
+            if taken:
+                self.append_job(taken)(conn)
+
+        return job
 
     def query(self, flt: AuditFilter) -> tuple[list[dict[str, Any]], int]:
         """One page of matching rows, newest first, and the total count."""

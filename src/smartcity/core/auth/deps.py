@@ -88,6 +88,9 @@ async def _resolve(request: Request, state: AuthState) -> Principal:
         return await run_in_threadpool(state.service.principal_from_access_token, token.strip())
     key = request.headers.get("x-api-key") or request.query_params.get("k")
     if key:
+        cached = state.service.cached_key_principal(key)
+        if cached is not None:
+            return cached
         return await run_in_threadpool(state.service.principal_from_api_key, key)
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -44,6 +45,8 @@ class AuthConfig:
     cookie_ttl_s: int = 12 * 3600
     lockout_after: int = 5
     lockout_s: int = 900
+    # How long a checked API key is trusted without a database read (devices send often).
+    key_cache_s: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,8 @@ class AuthService:
         self.database = database
         self.signer = signer
         self.config = config
+        # key hash → (monotonic deadline, principal, key expiry in µs or None)
+        self._key_cache: dict[str, tuple[float, Principal, int | None]] = {}
 
     # --- users -------------------------------------------------------------------------------
 
@@ -169,7 +174,9 @@ class AuthService:
                 repo.set_user_departments(conn, user_id, departments)
             return _must(repo.get_user(conn, user_id), "user")
 
-        return self.database.run_write(job)
+        user = self.database.run_write(job)
+        self.forget_cached_keys()
+        return user
 
     def change_password(self, user_id: int, current: str, new: str) -> None:
         """Change one's own password; every earlier session and token stops working."""
@@ -370,10 +377,34 @@ class AuthService:
             principal = self._principal(conn, user, "cookie", session.id)
         return _with_csrf(principal, session.csrf_token)
 
+    def cached_key_principal(self, key: str) -> Principal | None:
+        """The principal of a recently checked, still valid API key; None to look it up."""
+        cached = self._key_cache.get(digest(key))
+        if cached is None or cached[0] < time.monotonic():
+            return None
+        _, principal, expires_at = cached
+        if expires_at is not None and expires_at <= now_us():
+            return None
+        return principal
+
+    def forget_cached_keys(self) -> None:
+        """Drop every cached key check (after a revocation or an owner's change here)."""
+        self._key_cache.clear()
+
     def principal_from_api_key(self, key: str) -> Principal:
         """The caller behind an API key (X-API-Key or the IoT Agent's k=)."""
+        key_hash = digest(key)
+        principal, expires_at = self._check_api_key(key_hash)
+        if self.config.key_cache_s > 0:
+            if len(self._key_cache) > 10_000:
+                self._key_cache.clear()
+            deadline = time.monotonic() + self.config.key_cache_s
+            self._key_cache[key_hash] = (deadline, principal, expires_at)
+        return principal
+
+    def _check_api_key(self, key_hash: str) -> tuple[Principal, int | None]:
         with self.database.read() as conn:
-            row = repo.get_api_key_by_hash(conn, digest(key))
+            row = repo.get_api_key_by_hash(conn, key_hash)
             if row is None or row.revoked_at is not None:
                 raise Unauthenticated("unknown or revoked API key")
             if row.expires_at is not None and row.expires_at <= now_us():
@@ -383,7 +414,7 @@ class AuthService:
                 if owner is None or not owner.active or owner.anonymised_at is not None:
                     raise Unauthenticated("the owner of this API key is no longer active")
             role = Role(row.role)
-            return Principal(
+            principal = Principal(
                 role=role,
                 user_id=row.user_id,
                 username=None,
@@ -391,6 +422,7 @@ class AuthService:
                 via="apikey",
                 key_id=row.id,
             )
+            return principal, row.expires_at
 
     def _principal(self, conn: Connection, user: UserRecord, via: str, sid: str) -> Principal:
         role = Role(user.role)
@@ -450,7 +482,9 @@ class AuthService:
 
     def revoke_api_key(self, key_id: str) -> None:
         """Revoke a key at once."""
-        if not self.database.run_write(lambda conn: repo.revoke_api_key(conn, key_id, now_us())):
+        revoked = self.database.run_write(lambda conn: repo.revoke_api_key(conn, key_id, now_us()))
+        self.forget_cached_keys()
+        if not revoked:
             raise NotFound(f"no API key {key_id}")
 
     # --- departments -------------------------------------------------------------------------
@@ -531,7 +565,9 @@ class AuthService:
             repo.update_data_request(conn, request_id, status="done", completed_at=now, note=note)
             return _must(repo.get_data_request(conn, request_id), "data request")
 
-        return self.database.run_write(job)
+        done = self.database.run_write(job)
+        self.forget_cached_keys()
+        return done
 
 
 def _anonymise(conn: Connection, user_id: int, now: int) -> None:

@@ -44,7 +44,7 @@ from .params import (
     to_geojson,
 )
 from .repository import EntityRecord, Selector
-from .service import BatchResult, ContextBroker, EntityQuery, UpdateResult
+from .service import WRITE_GUARD, BatchResult, ContextBroker, EntityQuery, UpdateResult
 from .temporal import TemporalService
 from .times import now_us
 
@@ -125,6 +125,13 @@ async def guard_ids(
     if access.needs_type_lookup:
         for types in (await call(state.broker.types_of, list(entity_ids))).values():
             access.check_write(types)
+
+
+def guard_in_job(request: Request) -> None:
+    """Check the caller's rights on the entity inside the coming read-modify-write job."""
+    access = context_access(request)
+    if access.needs_type_lookup:
+        WRITE_GUARD.set(access.check_write)
 
 
 async def guard_batch(
@@ -242,7 +249,7 @@ async def delete_attribute(
     """Delete an attribute (one datasetId, or all instances with deleteAll=true)."""
     model.check_entity_id(entity_id)
     ctx = await request_context(request, state.resolver)
-    await guard_ids(request, state, [entity_id])
+    guard_in_job(request)
     await state.broker.delete_attr.run_async(
         entity_id,
         ctx.expand(model.check_name(attr_id)),
@@ -274,7 +281,7 @@ async def replace_attribute(
     iri = ctx.expand(model.check_name(attr_id))
     data = strip_context(body.data)
     instances = model.parse_attribute(attr_id, data, ctx, now_us())
-    await guard_ids(request, state, [entity_id])
+    guard_in_job(request)
     await state.broker.replace_attr.run_async(entity_id, iri, instances)
     return Response(status_code=204)
 
@@ -289,7 +296,7 @@ async def patch_attribute(entity_id: str, attr_id: str, request: Request, state:
     ctx = await resolve_context(state.resolver, body.context_spec)
     iri = ctx.expand(model.check_name(attr_id))
     patch = _attribute_patch(attr_id, strip_context(body.data), ctx)
-    await guard_ids(request, state, [entity_id])
+    guard_in_job(request)
     await state.broker.patch_attr.run_async(entity_id, iri, patch)
     return Response(status_code=204)
 
@@ -319,7 +326,7 @@ async def append_attributes(entity_id: str, request: Request, state: State) -> R
     ctx = await resolve_context(state.resolver, body.context_spec)
     attrs = _fragment(body, ctx)
     no_overwrite = "noOverwrite" in options(request)
-    await guard_ids(request, state, [entity_id])
+    guard_in_job(request)
     result = await state.broker.append_attrs.run_async(entity_id, attrs, no_overwrite=no_overwrite)
     return _update_result(result, ctx)
 
@@ -331,7 +338,7 @@ async def update_attributes(entity_id: str, request: Request, state: State) -> R
     body = await read_body(request, state.max_body_bytes, patch=True)
     ctx = await resolve_context(state.resolver, body.context_spec)
     attrs = _fragment(body, ctx)
-    await guard_ids(request, state, [entity_id])
+    guard_in_job(request)
     result = await state.broker.update_attrs.run_async(entity_id, attrs)
     return _update_result(result, ctx)
 
@@ -367,7 +374,9 @@ async def merge_entity(entity_id: str, request: Request, state: State) -> Respon
         now_us(),
         allow_null=True,
     )
-    await guard_ids(request, state, [entity_id], types or ())
+    if types:
+        context_access(request).check_write(types)
+    guard_in_job(request)
     await state.broker.merge.run_async(entity_id, attrs, types)
     return Response(status_code=204)
 

@@ -7,6 +7,7 @@ happen at the edges (api.py for HTTP, `ContextBroker.upsert` for domains).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +37,13 @@ class BatchResult:
 
     success: list[str] = field(default_factory=list)
     errors: list[tuple[str, NgsiLdError]] = field(default_factory=list)
+
+
+#: Set by a route for the write it is about to make: called with the locked entity's types
+#: inside the write job, it raises to refuse (access checks without a separate read).
+WRITE_GUARD: ContextVar[Callable[[list[str]], None] | None] = ContextVar(
+    "WRITE_GUARD", default=None
+)
 
 
 @dataclass
@@ -377,9 +385,12 @@ class ContextBroker:
     ) -> Job[UpdateResult]:
         """Read-modify-write one entity under its lock, recording history of what changed."""
         now = now_us()
+        guard = WRITE_GUARD.get()
 
         def job(conn: Connection) -> UpdateResult:
             record = self._locked(conn, entity_id)
+            if guard is not None:
+                guard(record.types)
             outcome, written = apply(record)
             if outcome.updated:
                 self._save(conn, record, written, now)
