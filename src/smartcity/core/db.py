@@ -17,8 +17,13 @@ from pathlib import Path
 from typing import Any, Concatenate, Generic, ParamSpec, Protocol, TypeVar, overload
 
 import orjson
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import JSON, BigInteger, Connection, Engine, Integer, create_engine, event
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.pool import QueuePool
+
+# SQLite makes an INTEGER PRIMARY KEY the rowid (fast); PostgreSQL gets a bigint.
+BigPk = BigInteger().with_variant(Integer(), "sqlite")
+Json = JSON().with_variant(JSONB(), "postgresql")
 
 
 def json_dumps(value: Any) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,6 @@ from typer.testing import CliRunner
 
 from smartcity.app import create_app
 from smartcity.cli import app as cli
-from smartcity.core.db import Database
 
 from .support import (
     ENTITIES,
@@ -33,22 +31,6 @@ from .support import water as water_entity
 @pytest.fixture(autouse=True)
 def _cheap_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     cheap_hashing(monkeypatch)
-
-
-@pytest.fixture
-def app(database: Database, tmp_path: Path) -> FastAPI:
-    return create_app(auth_settings(tmp_path), database=database)
-
-
-@pytest.fixture
-def http(app: FastAPI) -> Iterator[TestClient]:
-    with TestClient(app) as client:
-        yield client
-
-
-@pytest.fixture
-def admin(app: FastAPI, http: TestClient) -> dict[str, str]:
-    return admin_headers(app, http)
 
 
 def new_key(http: TestClient, admin: dict[str, str], **body: Any) -> dict[str, Any]:

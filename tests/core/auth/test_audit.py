@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,6 @@ from .support import (
     ENTITIES,
     JSON,
     add_user,
-    admin_headers,
     auth_settings,
     bearer,
     cheap_hashing,
@@ -35,22 +33,6 @@ from .support import (
 @pytest.fixture(autouse=True)
 def _cheap_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     cheap_hashing(monkeypatch)
-
-
-@pytest.fixture
-def app(database: Database, tmp_path: Path) -> FastAPI:
-    return create_app(auth_settings(tmp_path), database=database)
-
-
-@pytest.fixture
-def http(app: FastAPI) -> Iterator[TestClient]:
-    with TestClient(app) as client:
-        yield client
-
-
-@pytest.fixture
-def admin(app: FastAPI, http: TestClient) -> dict[str, str]:
-    return admin_headers(app, http)
 
 
 def audit(http: TestClient, admin: dict[str, str], **params: Any) -> list[dict[str, Any]]:

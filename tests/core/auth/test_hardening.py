@@ -31,17 +31,6 @@ def cheap(monkeypatch: pytest.MonkeyPatch) -> None:
     cheap_hashing(monkeypatch)
 
 
-@pytest.fixture
-def app(database: Database, tmp_path: Path) -> FastAPI:
-    return create_app(auth_settings(tmp_path), database=database)
-
-
-@pytest.fixture
-def http(app: FastAPI) -> Iterator[TestClient]:
-    with TestClient(app) as client:
-        yield client
-
-
 def test_security_headers_on_a_normal_response(http: TestClient) -> None:
     response = http.get("/healthz")
     assert response.status_code == 200

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -39,12 +38,6 @@ def app(database: Database, tmp_path: Path) -> FastAPI:
     built = create_app(auth_settings(tmp_path), database=database)
     add_user(built, "operator.hung", "operator")
     return built
-
-
-@pytest.fixture
-def http(app: FastAPI) -> Iterator[TestClient]:
-    with TestClient(app) as client:
-        yield client
 
 
 def open_session(http: TestClient, username: str = "operator.hung") -> str:

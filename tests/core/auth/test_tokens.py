@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -32,17 +31,6 @@ from .support import (
 @pytest.fixture(autouse=True)
 def _cheap_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     cheap_hashing(monkeypatch)
-
-
-@pytest.fixture
-def app(database: Database, tmp_path: Path) -> FastAPI:
-    return create_app(auth_settings(tmp_path), database=database)
-
-
-@pytest.fixture
-def http(app: FastAPI) -> Iterator[TestClient]:
-    with TestClient(app) as client:
-        yield client
 
 
 def refresh(http: TestClient, token: str) -> httpx.Response:

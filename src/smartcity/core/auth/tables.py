@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from sqlalchemy import (
-    JSON,
     BigInteger,
     Boolean,
     Column,
@@ -14,13 +13,11 @@ from sqlalchemy import (
     Table,
     Text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+
+from smartcity.core.db import BigPk, Json
 
 metadata = MetaData()
 
-# SQLite makes an INTEGER PRIMARY KEY the rowid; PostgreSQL gets a bigint.
-BigPk = BigInteger().with_variant(Integer(), "sqlite")
-Json = JSON().with_variant(JSONB(), "postgresql")
 
 departments = Table(
     "departments",

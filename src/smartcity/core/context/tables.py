@@ -3,24 +3,20 @@
 from __future__ import annotations
 
 from sqlalchemy import (
-    JSON,
     BigInteger,
     Column,
     Float,
     ForeignKey,
     Index,
-    Integer,
     MetaData,
     Table,
     Text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+
+from smartcity.core.db import BigPk, Json
 
 metadata = MetaData()
 
-# SQLite makes an INTEGER PRIMARY KEY the rowid (fast); PostgreSQL gets a bigint.
-BigPk = BigInteger().with_variant(Integer(), "sqlite")
-Json = JSON().with_variant(JSONB(), "postgresql")
 
 entities = Table(
     "entities",
