@@ -43,12 +43,7 @@ DatabaseUrl = Annotated[
 @app.command()
 def migrate(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
     """Create or upgrade the database schema."""
-    from smartcity.core.db import open_database
-    from smartcity.core.migrate import upgrade
-
-    settings = _settings(data_dir, database_url)
-    database = open_database(settings.resolved_database_url())
-    upgrade(database)
+    _, database = _open(data_dir, database_url)
     typer.echo(f"database ready: {database.dialect} ({_safe_url(database.url)})")
     database.dispose()
 
@@ -65,12 +60,7 @@ def run(
     """Migrate, optionally seed the demo city, and serve the platform."""
     import uvicorn
 
-    from smartcity.core.db import open_database
-    from smartcity.core.migrate import upgrade
-
-    settings = _settings(data_dir, database_url)
-    database = open_database(settings.resolved_database_url())
-    upgrade(database)
+    settings, database = _open(data_dir, database_url)
     database.run_write(database.analyze)
     auth = _auth(settings, database)
     seed_departments(auth.service)
