@@ -40,6 +40,9 @@ from smartcity.core.context.jsonld import ContextResolver
 from smartcity.core.context.service import ContextBroker
 from smartcity.core.context.temporal import TemporalService
 from smartcity.core.db import Database, open_database
+from smartcity.core.events import EventBus
+from smartcity.core.ingest import api as ingest_api
+from smartcity.core.ingest.runtime import IngestRuntime, build_ingest
 from smartcity.core.registry import DOMAINS, Domain
 
 log = logging.getLogger(__name__)
@@ -53,9 +56,16 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     settings = settings or get_settings()
     db = database or open_database(settings.resolved_database_url())
 
+    events = EventBus()
+    broker = ContextBroker(db)
+    ingest = build_ingest(settings, db, broker, events)
+    runtime = IngestRuntime(settings, ingest)
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        runtime.start()
         yield
+        runtime.stop()
         if database is None:
             db.dispose()
 
@@ -68,8 +78,11 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.settings = settings
     app.hsts = settings.https
     app.state.database = db
+    app.state.events = events
+    app.state.ingest = ingest
+    app.state.ingest_runtime = runtime
     app.state.ngsi = ngsi_api.BrokerState(
-        broker=ContextBroker(db),
+        broker=broker,
         resolver=ContextResolver(
             timeout_s=settings.context_fetch_timeout_s, cache_ttl_s=settings.context_cache_ttl_s
         ),
@@ -85,6 +98,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(auth_api.admin_router)
     app.include_router(ngsi_api.router)
     app.include_router(temporal_api.router)
+    app.include_router(ingest_api.router)
     app.include_router(ngsi_api.fallback_router)
     _mount_domains(app)
 
@@ -196,6 +210,8 @@ def _install_error_handlers(app: FastAPI) -> None:
             media_type="application/problem+json",
             headers=headers,
         )
+
+    ingest_api.install_error_handler(app)
 
     @app.exception_handler(NgsiLdError)
     async def _ngsi_error(request: Request, exc: NgsiLdError) -> Response:

@@ -54,6 +54,29 @@ class Settings(BaseSettings):
     # Decree 53/2022/NĐ-CP: system logs are kept at least 12 months.
     audit_retention_days: int = 365
 
+    # --- device ingestion (docs/ingest.md) ---
+    # mqtt://host:1883 switches the MQTT southbound on; HTTP ingestion is always on.
+    mqtt_url: str | None = None
+    # Stable per worker: the broker keeps its session (and unacknowledged messages).
+    mqtt_client_id: str = "smartcity-ingest-1"
+    # Workers in one share group split the devices' messages (MQTT v5 shared subscription).
+    mqtt_share_group: str = "smartcity"
+    # QoS 1 messages the broker may have in flight to one worker before it waits for acks.
+    mqtt_receive_maximum: int = 1000
+    # Messages held in memory waiting for the store; past it MQTT waits and HTTP gets 503.
+    ingest_max_pending: int = 20000
+    # Attribute values stored per transaction (bigger: faster, longer write-lock holds).
+    ingest_batch_max: int = 5000
+    # A TimeInstant further ahead of the receive time than this is refused (clock skew).
+    ingest_max_future_s: float = 300.0
+    # Seconds a device's provisioning is cached by the ingest path of another process.
+    device_cache_s: float = 5.0
+    command_timeout_s: float = 60.0
+    # How often the sweep runs: offline devices, expired commands, health onto Device entities.
+    device_sweep_s: float = 5.0
+    device_health_mirror_s: float = 60.0
+    dead_letter_retention_days: int = 30
+
     def resolved_database_url(self) -> str:
         """The SQLAlchemy URL: the configured one, else a SQLite file in the data dir."""
         if self.database_url:

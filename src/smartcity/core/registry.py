@@ -64,9 +64,11 @@ def all_metadata() -> list[MetaData]:
     """Table metadata of core and every registered domain (for Alembic)."""
     from smartcity.core.auth.tables import metadata as auth_metadata
     from smartcity.core.context.tables import metadata as context_metadata
+    from smartcity.core.ingest.tables import metadata as ingest_metadata
 
     return [
         context_metadata,
         auth_metadata,
+        ingest_metadata,
         *(d.metadata for d in DOMAINS if d.metadata is not None),
     ]

@@ -12,6 +12,7 @@ from smartcity.core.context.times import now_us
 
 from .audit import AuditEntry, AuditLog
 from .deps import SAFE_METHODS, AuditNote
+from .policy import Resource
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,10 @@ class AuditTrail:
 
     async def _record(self, scope: Scope, state: dict[str, Any], status: int) -> None:
         note = state.get("audit")
+        if isinstance(note, AuditNote) and note.resource is Resource.TELEMETRY:
+            # Device measures are data, not acts of a person: counted in /metrics, refused
+            # ones kept as dead letters. Auditing each would double every sensor write.
+            return
         write = scope["method"] not in SAFE_METHODS
         if not write and not (isinstance(note, AuditNote) and note.personal):
             return

@@ -53,6 +53,13 @@ class Resource(StrEnum):
     AUDIT = "audit"
     # Personal-data requests of all citizens (the data-protection officer's queue).
     DATA_REQUESTS = "data_requests"
+    # IoT provisioning: service groups, devices, their commands log and dead letters.
+    DEVICES = "devices"
+    # Measures sent by devices: the credential is the device group's apikey, checked by
+    # the ingest path, so the policy lets every caller through (like SIGN_IN).
+    TELEMETRY = "telemetry"
+    # Prometheus metrics of the platform.
+    METRICS = "metrics"
 
 
 R, W = Action.READ, Action.WRITE
@@ -66,6 +73,8 @@ GRANTS: dict[Role, dict[Resource, frozenset[Action]]] = {
         Resource.PERSONAL_CONTEXT: frozenset({R}),
         Resource.OWN_ACCOUNT: frozenset({R, W}),
         Resource.DEPARTMENTS: frozenset({R}),
+        Resource.DEVICES: frozenset({R}),
+        Resource.METRICS: frozenset({R}),
     },
     Role.OFFICER: {
         Resource.PUBLIC: frozenset({R}),
@@ -73,6 +82,7 @@ GRANTS: dict[Role, dict[Resource, frozenset[Action]]] = {
         Resource.PERSONAL_CONTEXT: frozenset({R, W}),
         Resource.OWN_ACCOUNT: frozenset({R, W}),
         Resource.DEPARTMENTS: frozenset({R}),
+        Resource.DEVICES: frozenset({R}),
     },
     Role.CITIZEN: {
         Resource.PUBLIC: frozenset({R}),
@@ -83,6 +93,7 @@ GRANTS: dict[Role, dict[Resource, frozenset[Action]]] = {
         Resource.PUBLIC: frozenset({R}),
         Resource.CONTEXT: frozenset({R, W}),
         Resource.OWN_ACCOUNT: frozenset({R, W}),
+        Resource.DEVICES: frozenset({R, W}),
     },
     Role.ANONYMOUS: {
         Resource.PUBLIC: frozenset({R}),
@@ -127,9 +138,10 @@ class Principal:
 
 ANONYMOUS = Principal(role=Role.ANONYMOUS)
 
-# Everyone, signed in or not, may sign in.
+# Everyone, signed in or not, may sign in and send device measures.
 for _grants in GRANTS.values():
     _grants.setdefault(Resource.SIGN_IN, frozenset({W}))
+    _grants.setdefault(Resource.TELEMETRY, frozenset({W}))
 
 
 def allowed(principal: Principal, action: Action, resource: Resource) -> bool:

@@ -58,6 +58,14 @@ class ContextAccess:
                 f"{self.principal.actor} may not write {', '.join(map(local_name, types))}"
             )
 
+    def may_write(self, types: Iterable[str]) -> bool:
+        """Whether the caller may write entities of these types (check_write as a test)."""
+        try:
+            self.check_write(types)
+        except Forbidden:
+            return False
+        return True
+
     @property
     def needs_type_lookup(self) -> bool:
         """Whether writes by id must look up the entity's type first (narrowed callers)."""

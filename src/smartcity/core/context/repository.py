@@ -635,6 +635,25 @@ def append_history(conn: Connection, rows: Sequence[HistoryRow]) -> None:
     _executemany(conn, _INSERT_HISTORY_SQL.format(values), history)
 
 
+def history_keys(
+    conn: Connection, entity_ids: Iterable[str], start_us: int, end_us: int
+) -> set[tuple[str, str, int]]:
+    """(entity, attribute, observedAt) of the default-instance history rows in a time range."""
+    keys: set[tuple[str, str, int]] = set()
+    wanted = list(entity_ids)
+    for first in range(0, len(wanted), 500):
+        stmt = select(
+            attr_history.c.entity_id, attr_history.c.attr, attr_history.c.observed_at
+        ).where(
+            attr_history.c.entity_id.in_(wanted[first : first + 500]),
+            attr_history.c.observed_at >= start_us,
+            attr_history.c.observed_at <= end_us,
+            attr_history.c.dataset_id.is_(None),
+        )
+        keys.update((row[0], row[1], row[2]) for row in conn.execute(stmt))
+    return keys
+
+
 def ensure_month_partitions(conn: Connection, instants_us: Iterable[int]) -> None:
     """Create the monthly history partitions these instants fall in (PostgreSQL)."""
     database = str(conn.engine.url)

@@ -20,7 +20,7 @@ from .errors import AlreadyExists, NgsiLdError, ResourceNotFound
 from .geo import GeoQuery
 from .model import Attrs, EntityInput
 from .repository import EntityFilter, EntityRecord, HistoryRow, Selector
-from .times import now_us, parse_datetime_us
+from .times import format_us, now_us, parse_datetime_us
 
 
 @dataclass
@@ -82,6 +82,112 @@ def history_rows(record: EntityRecord, attrs: Attrs, now: int) -> list[HistoryRo
                 )
             )
     return rows
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One timestamped value of one attribute of one entity (sensor data, from ingestion)."""
+
+    entity_id: str
+    entity_type: str
+    attr: str
+    instance: dict[str, Any]
+    observed_us: int
+    number: float | None
+
+
+@dataclass
+class ObservationResult:
+    """What `record_observations` stored."""
+
+    stored: int = 0
+    duplicates: int = 0
+    created: list[str] = field(default_factory=list)
+
+
+def record_observations(
+    conn: Connection, observations: Sequence[Observation], now: int
+) -> ObservationResult:
+    """The broker's batch path for sensor data, inside the caller's write transaction.
+
+    Every value goes to the history once: an (entity, attribute, observedAt) already stored
+    or repeated in the batch is skipped, so a message delivered twice (MQTT QoS 1 after a
+    crash) is stored once. Each entity keeps its newest value per attribute; values older
+    than the current one (late, out of order) only go to the history. Entities that do not
+    exist yet are created with the observation's type.
+    """
+    result = ObservationResult()
+    fresh = _unseen(conn, observations, result)
+    if not fresh:
+        return result
+    records = repository.get_entities(conn, {o.entity_id for o in fresh}, for_update=True)
+    new: dict[str, EntityRecord] = {}
+    stamp = format_us(now)
+    history: list[HistoryRow] = []
+    for obs in fresh:
+        record = records.get(obs.entity_id) or new.get(obs.entity_id)
+        if record is None:
+            record = new[obs.entity_id] = EntityRecord(
+                id=obs.entity_id,
+                types=[obs.entity_type],
+                attrs={},
+                created_at=now,
+                modified_at=now,
+            )
+            result.created.append(obs.entity_id)
+        instance = {**obs.instance, "createdAt": stamp, "modifiedAt": stamp}
+        _keep_newest(record.attrs.setdefault(obs.attr, []), instance, obs.observed_us)
+        record.modified_at = now
+        history.append(
+            HistoryRow(
+                entity_id=obs.entity_id,
+                entity_type=record.types[0],
+                attr=obs.attr,
+                dataset_id=None,
+                observed_at=obs.observed_us,
+                value_num=obs.number,
+                instance=instance,
+            )
+        )
+    _refresh_bboxes([*records.values(), *new.values()])
+    repository.insert_entities(conn, list(new.values()))
+    repository.update_entities(conn, list(records.values()))
+    repository.append_history(conn, history)
+    result.stored = len(history)
+    return result
+
+
+def _unseen(
+    conn: Connection, observations: Sequence[Observation], result: ObservationResult
+) -> list[Observation]:
+    """The observations not stored before and not repeated within the batch."""
+    if not observations:
+        return []
+    stored = repository.history_keys(
+        conn,
+        {o.entity_id for o in observations},
+        min(o.observed_us for o in observations),
+        max(o.observed_us for o in observations),
+    )
+    fresh = []
+    for obs in observations:
+        key = (obs.entity_id, obs.attr, obs.observed_us)
+        if key in stored:
+            result.duplicates += 1
+            continue
+        stored.add(key)
+        fresh.append(obs)
+    return fresh
+
+
+def _keep_newest(instances: list[dict[str, Any]], instance: dict[str, Any], at_us: int) -> None:
+    """Make `instance` the default one unless the stored default is newer."""
+    index = model.find_instance(instances, None)
+    if index is not None:
+        current = instances[index].get("observedAt")
+        if current is not None and parse_datetime_us(current) > at_us:
+            return
+    model.put_instance(instances, instance)
 
 
 class ContextBroker:

@@ -1,0 +1,1 @@
+"""Device ingestion: IoT Agent provisioning, MQTT/HTTP southbound, commands, dead letters."""
