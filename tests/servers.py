@@ -41,3 +41,19 @@ def scratch_pg_database(prefix: str) -> Iterator[str]:
         with admin.connect() as conn:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.dispose()
+
+
+MQTT_HOST = os.environ.get("SMARTCITY_TEST_MQTT_HOST", "127.0.0.1")
+MQTT_PORT = int(os.environ.get("SMARTCITY_TEST_MQTT_PORT", "1883"))
+
+
+def require_mqtt_broker() -> str:
+    """The test broker's mqtt:// URL; skip loudly (fail in CI) when nothing listens there."""
+    import socket
+
+    try:
+        with socket.create_connection((MQTT_HOST, MQTT_PORT), timeout=2):
+            pass
+    except OSError as error:
+        server_missing(f"MQTT broker not reachable at {MQTT_HOST}:{MQTT_PORT} ({error})")
+    return f"mqtt://{MQTT_HOST}:{MQTT_PORT}"

@@ -1,4 +1,4 @@
-"""The `smartcity` command: run, migrate, users, keys, audit."""
+"""The `smartcity` command: run, migrate, ingest, devices, users, keys, audit."""
 
 from __future__ import annotations
 
@@ -20,6 +20,8 @@ app = typer.Typer(help="Cần Thơ Smart City Platform", no_args_is_help=True)
 users_app = typer.Typer(help="User accounts", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys for devices and integrators", no_args_is_help=True)
 audit_app = typer.Typer(help="The audit log", no_args_is_help=True)
+devices_app = typer.Typer(help="IoT devices", no_args_is_help=True)
+app.add_typer(devices_app, name="devices")
 app.add_typer(users_app, name="users")
 app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
@@ -89,6 +91,78 @@ def run(
         log_level="warning",
         access_log=False,
     )
+
+
+@app.command()
+def ingest(
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    mqtt_url: Annotated[
+        str | None, typer.Option(help="mqtt://host:port (default: SMARTCITY_MQTT_URL)")
+    ] = None,
+    client_id: Annotated[
+        str | None, typer.Option(help="Stable MQTT client id of this worker")
+    ] = None,
+    sweep: Annotated[
+        bool, typer.Option("--sweep/--no-sweep", help="Also run the device health sweep")
+    ] = False,
+) -> None:
+    """Run an MQTT ingest worker (no HTTP); start several to share the load."""
+    import signal
+    import threading
+
+    from smartcity.core.context.service import ContextBroker
+    from smartcity.core.events import EventBus
+    from smartcity.core.ingest.runtime import IngestRuntime, build_ingest
+
+    settings, database = _open(data_dir, database_url)
+    updates: dict[str, object] = {}
+    if mqtt_url:
+        updates["mqtt_url"] = mqtt_url
+    if client_id:
+        updates["mqtt_client_id"] = client_id
+    settings = settings.model_copy(update=updates)
+    if not settings.mqtt_url:
+        typer.echo("error: give --mqtt-url or set SMARTCITY_MQTT_URL", err=True)
+        raise typer.Exit(2)
+    state = build_ingest(settings, database, ContextBroker(database), EventBus())
+    runtime = IngestRuntime(settings, state)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    runtime.start(sweep=sweep)
+    typer.echo(
+        f"ingest worker {settings.mqtt_client_id} on {settings.mqtt_url} ({database.dialect})"
+    )
+    stop.wait()
+    runtime.stop()
+    database.dispose()
+
+
+@devices_app.command("import")
+def devices_import(
+    csv_file: Annotated[Path, typer.Argument(help="CSV with a device_id header (docs/ingest.md)")],
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Provision devices and their entities from a CSV file, all or nothing."""
+    from smartcity.core.context.service import ContextBroker
+    from smartcity.core.events import EventBus
+    from smartcity.core.ingest.api import devices_from_csv
+    from smartcity.core.ingest.errors import IotError
+    from smartcity.core.ingest.runtime import build_ingest
+
+    settings, database = _open(data_dir, database_url)
+    state = build_ingest(settings, database, ContextBroker(database), EventBus())
+    try:
+        devices = devices_from_csv(csv_file.read_bytes())
+        state.devices.create_devices(devices, "cli", lambda _type: True)
+    except IotError as error:
+        typer.echo(f"error: {error.message}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        database.dispose()
+    typer.echo(f"{len(devices)} devices provisioned")
 
 
 def _print_logins(logins: list[DemoLogin]) -> None:

@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     mqtt_client_id: str = "smartcity-ingest-1"
     # Workers in one share group split the devices' messages (MQTT v5 shared subscription).
     mqtt_share_group: str = "smartcity"
+    # How long the broker keeps a disconnected worker's session and unacknowledged messages.
+    mqtt_session_expiry_s: int = 7 * 24 * 3600
     # QoS 1 messages the broker may have in flight to one worker before it waits for acks.
     mqtt_receive_maximum: int = 1000
     # Messages held in memory waiting for the store; past it MQTT waits and HTTP gets 503.

@@ -39,8 +39,6 @@ FILTERS = (
     "/ul/+/+/cmdexe",
 )
 _PROTOCOL_OF_PREFIX = {"json": JSON_PROTOCOL, "ul": UL_PROTOCOL}
-#: How long the broker keeps this worker's session (and unacknowledged messages) offline.
-SESSION_EXPIRY_S = 7 * 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -80,6 +78,7 @@ class MqttSouthbound:
         client_id: str,
         share_group: str = "smartcity",
         receive_maximum: int = 1000,
+        session_expiry_s: int = 7 * 24 * 3600,
     ) -> None:
         parsed = urlparse(url)
         if parsed.scheme not in ("mqtt", "tcp"):
@@ -89,6 +88,7 @@ class MqttSouthbound:
         self.ingestor = ingestor
         self.share_group = share_group
         self.receive_maximum = receive_maximum
+        self.session_expiry_s = session_expiry_s
         self.connected = threading.Event()
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
@@ -105,7 +105,7 @@ class MqttSouthbound:
     def start(self) -> None:
         """Connect (persistent session) and run the network loop in a background thread."""
         properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-        properties.SessionExpiryInterval = SESSION_EXPIRY_S
+        properties.SessionExpiryInterval = self.session_expiry_s
         properties.ReceiveMaximum = self.receive_maximum
         self.client.connect_async(
             self.host, self.port, keepalive=30, clean_start=False, properties=properties

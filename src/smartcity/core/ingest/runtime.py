@@ -71,6 +71,7 @@ class IngestRuntime:
                 client_id=self.settings.mqtt_client_id,
                 share_group=self.settings.mqtt_share_group,
                 receive_maximum=self.settings.mqtt_receive_maximum,
+                session_expiry_s=self.settings.mqtt_session_expiry_s,
             )
             self.state.commands.link = self.mqtt
             self.mqtt.start()
