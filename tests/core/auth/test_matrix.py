@@ -39,6 +39,8 @@ PATH_VALUES = {
     "code": "PROBE",
     "request_id": "999999",
     "resource": "subscriptions",
+    "device_id": "matrix-probe-none",
+    "letter_id": "999999",
 }
 
 #: Query strings some collection routes need to answer 200.
@@ -58,6 +60,9 @@ EXPECTED_GRANTS: dict[Role, dict[str, set[str]]] = {
         "personal_context": {R},
         "own_account": {R, W},
         "departments": {R},
+        "devices": {R},
+        "metrics": {R},
+        "telemetry": {W},
     },
     Role.OFFICER: {
         "public": {R},
@@ -66,10 +71,26 @@ EXPECTED_GRANTS: dict[Role, dict[str, set[str]]] = {
         "personal_context": {R, W},
         "own_account": {R, W},
         "departments": {R},
+        "devices": {R},
+        "telemetry": {W},
     },
-    Role.CITIZEN: {"public": {R}, "sign_in": {W}, "context": {R}, "own_account": {R, W}},
-    Role.INTEGRATOR: {"public": {R}, "sign_in": {W}, "context": {R, W}, "own_account": {R, W}},
-    Role.ANONYMOUS: {"public": {R}, "sign_in": {W}},
+    Role.CITIZEN: {
+        "public": {R},
+        "sign_in": {W},
+        "telemetry": {W},
+        "context": {R},
+        "own_account": {R, W},
+    },
+    Role.INTEGRATOR: {
+        "public": {R},
+        "sign_in": {W},
+        "telemetry": {W},
+        "context": {R, W},
+        "own_account": {R, W},
+        "devices": {R, W},
+    },
+    # Devices send measures with their group's apikey, which the ingest path checks.
+    Role.ANONYMOUS: {"public": {R}, "sign_in": {W}, "telemetry": {W}},
 }
 
 CALLER_ROLES = {
@@ -215,7 +236,12 @@ def _outcome(status: int, want: str, probe: Probe, caller: str) -> str:
 
 
 def _must_succeed(probe: Probe, caller: str) -> bool:
-    """Allowed GETs without path parameters answer 2xx (API keys have no own account)."""
+    """Allowed GETs without path parameters answer 2xx (API keys have no own account).
+
+    Device-facing routes (telemetry) need a device's own apikey and id, which probes lack.
+    """
     if probe.method != "GET" or "{" in probe.route_path:
+        return False
+    if probe.permission.resource is Resource.TELEMETRY:
         return False
     return not (caller == "apikey" and probe.route_path.startswith("/auth/me/"))

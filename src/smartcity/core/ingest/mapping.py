@@ -28,7 +28,7 @@ TIMESTAMP_KEYS = ("TimeInstant", "timeInstant", "observedAt")
 _NUMBER_TYPES = frozenset({"Number", "Float", "Integer", "number", "float", "integer", "Double"})
 _TEXT_TYPES = frozenset({"Text", "String", "string", "text"})
 _BOOL_TYPES = frozenset({"Boolean", "boolean", "Bool"})
-_UL_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+_UL_NUMBER = re.compile(r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$")
 
 
 class Rejected(Exception):
@@ -107,7 +107,8 @@ def _ul_group(group: str) -> dict[str, Any]:
     for key, value in zip(fields[::2], fields[1::2], strict=True):
         if not key:
             raise Rejected(f"UltraLight group {group!r} has an empty key")
-        measures[key] = float(value) if _UL_NUMBER.match(value) else value
+        # Kept as text: the declared type decides (a Text "007" must stay "007").
+        measures[key] = value
     return measures
 
 
@@ -158,9 +159,10 @@ def _group_time(group: Mapping[str, Any], received_us: int, max_future_us: int) 
 
 
 def _inferred_type(raw: Any) -> str:
+    """The type of an unprovisioned value; numeric text (all UltraLight values) is a Number."""
     if isinstance(raw, bool):
         return "Boolean"
-    if isinstance(raw, int | float):
+    if isinstance(raw, int | float) or (isinstance(raw, str) and _UL_NUMBER.match(raw)):
         return "Number"
     if isinstance(raw, dict | list):
         return "StructuredValue"
@@ -196,10 +198,11 @@ def _number(spec: AttrSpec, raw: Any) -> int | float:
     if isinstance(raw, bool):
         raise _wrong(spec, raw)
     if isinstance(raw, str):
-        try:
-            raw = float(raw.strip().replace(",", ".")) if "." in raw or "," in raw else int(raw)
-        except ValueError:
-            raise _wrong(spec, raw) from None
+        text = raw.strip().replace(",", ".")
+        # Only plain decimal notation: Python would also take "1_000" or non-ASCII digits.
+        if not _UL_NUMBER.match(text):
+            raise _wrong(spec, raw)
+        raw = int(text) if text.lstrip("+-").isdigit() else float(text)
     if not isinstance(raw, int | float) or (isinstance(raw, float) and not math.isfinite(raw)):
         raise _wrong(spec, raw)
     if spec.type in ("Integer", "integer"):
@@ -212,8 +215,8 @@ def _number(spec: AttrSpec, raw: Any) -> int | float:
 def _text(spec: AttrSpec, raw: Any) -> tuple[str, Any, float | None]:
     if isinstance(raw, dict | list) or raw is None:
         raise _wrong(spec, raw)
-    if isinstance(raw, float) and raw.is_integer():
-        raw = int(raw)  # UltraLight "12" arrives as 12.0; a code stays "12"
+    if isinstance(raw, bool):
+        return "Property", "true" if raw else "false", None
     return "Property", str(raw), None
 
 
@@ -230,12 +233,17 @@ def _boolean(spec: AttrSpec, raw: Any) -> tuple[str, Any, float | None]:
 def _geo_point(spec: AttrSpec, raw: Any) -> tuple[str, Any, float | None]:
     """`"lat, lon"` (the IoT Agent convention) or a GeoJSON Point."""
     if isinstance(raw, dict) and raw.get("type") == "Point":
-        return "GeoProperty", raw, None
-    parts = str(raw).split(",")
-    try:
-        lat, lon = (float(part) for part in parts)
-    except ValueError:
-        raise _wrong(spec, raw) from None
+        coords = raw.get("coordinates")
+        if not (isinstance(coords, list) and len(coords) in (2, 3)):
+            raise _wrong(spec, raw)
+        lon, lat = coords[0], coords[1]
+    else:
+        try:
+            lat, lon = (float(part) for part in str(raw).split(","))
+        except ValueError:
+            raise _wrong(spec, raw) from None
+    if not all(isinstance(c, int | float) and math.isfinite(c) for c in (lat, lon)):
+        raise _wrong(spec, raw)
     if not (-90 <= lat <= 90 and -180 <= lon <= 180):
         raise _wrong(spec, raw)
     return "GeoProperty", {"type": "Point", "coordinates": [lon, lat]}, None
