@@ -635,23 +635,27 @@ def append_history(conn: Connection, rows: Sequence[HistoryRow]) -> None:
     _executemany(conn, _INSERT_HISTORY_SQL.format(values), history)
 
 
-def history_keys(
-    conn: Connection, entity_ids: Iterable[str], start_us: int, end_us: int
+def existing_history_keys(
+    conn: Connection, keys: Sequence[tuple[str, str, int]]
 ) -> set[tuple[str, str, int]]:
-    """(entity, attribute, observedAt) of the default-instance history rows in a time range."""
-    keys: set[tuple[str, str, int]] = set()
-    wanted = list(entity_ids)
-    for first in range(0, len(wanted), 500):
-        stmt = select(
-            attr_history.c.entity_id, attr_history.c.attr, attr_history.c.observed_at
-        ).where(
-            attr_history.c.entity_id.in_(wanted[first : first + 500]),
-            attr_history.c.observed_at >= start_us,
-            attr_history.c.observed_at <= end_us,
-            attr_history.c.dataset_id.is_(None),
+    """Which (entity, attribute, observedAt) of `keys` the default-instance history has.
+
+    The keys are joined as a VALUES list, so each is one index lookup: a range or IN-list
+    query would read every row of the entities in the batch's time span (a day of backfill).
+    """
+    found: set[tuple[str, str, int]] = set()
+    row = "(?, ?, ?)" if conn.dialect.name == "sqlite" else "(%s::text, %s::text, %s::bigint)"
+    for first in range(0, len(keys), 500):
+        chunk = keys[first : first + 500]
+        sql = (
+            f"WITH k(e, a, o) AS (VALUES {', '.join([row] * len(chunk))})"
+            " SELECT h.entity_id, h.attr, h.observed_at FROM k JOIN attr_history h"
+            " ON h.entity_id = k.e AND h.attr = k.a AND h.observed_at = k.o"
+            " WHERE h.dataset_id IS NULL"
         )
-        keys.update((row[0], row[1], row[2]) for row in conn.execute(stmt))
-    return keys
+        params = tuple(value for key in chunk for value in key)
+        found.update((r[0], r[1], r[2]) for r in conn.exec_driver_sql(sql, params))
+    return found
 
 
 def ensure_month_partitions(conn: Connection, instants_us: Iterable[int]) -> None:

@@ -163,12 +163,8 @@ def _unseen(
     """The observations not stored before and not repeated within the batch."""
     if not observations:
         return []
-    stored = repository.history_keys(
-        conn,
-        {o.entity_id for o in observations},
-        min(o.observed_us for o in observations),
-        max(o.observed_us for o in observations),
-    )
+    keys = list({(o.entity_id, o.attr, o.observed_us) for o in observations})
+    stored = repository.existing_history_keys(conn, keys)
     fresh = []
     for obs in observations:
         key = (obs.entity_id, obs.attr, obs.observed_us)
