@@ -281,13 +281,20 @@ def open_database(url: str) -> Database:
     return Database(url=url, reader=engine, writer=engine)
 
 
+def _sqlite_json_loads(value: str | bytes | float) -> Any:
+    """Decode a JSON column; SQLite hands a bare JSON number back as a number already."""
+    if isinstance(value, int | float):
+        return value
+    return orjson.loads(value)
+
+
 def _open_sqlite(url: str) -> Database:
     path = url.split("///", 1)[1] if "///" in url else ""
     if path and path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     common: dict[str, Any] = {
         "json_serializer": json_dumps,
-        "json_deserializer": orjson.loads,
+        "json_deserializer": _sqlite_json_loads,
         "connect_args": {"check_same_thread": False, "timeout": 30},
         "poolclass": QueuePool,
     }

@@ -82,7 +82,7 @@ def test_malformed_json_is_a_bad_measure_kept_as_a_dead_letter(client: TestClien
     assert_iot_error(send(client, b'{"pm25": '), 400, "BAD_MEASURE")
     letter = only_letter(client)
     assert letter["transport"] == "http"
-    assert letter["topic"] is None
+    assert letter["topic"] == "/iot/json"
     assert (letter["apikey"], letter["device_id"]) == (APIKEY, STATION)
     assert letter["protocol"] == "IoTA-JSON"
     assert letter["reason"].startswith("malformed JSON")

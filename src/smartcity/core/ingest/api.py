@@ -67,6 +67,8 @@ Limit = Annotated[int, Query(ge=1, le=1000)]
 Offset = Annotated[int, Query(ge=0)]
 
 router = APIRouter(tags=["iot"])
+#: Where HTTP devices post command results (also the dead letters' topic for them).
+COMMANDS_PATH = "/iot/json/commands"
 
 
 def type_check(request: Request) -> Callable[[str], bool]:
@@ -92,12 +94,21 @@ async def create_services(request: Request, state: State, principal: WriteDevice
     return Response(status_code=201)
 
 
+def scope_types(state: IngestState, principal: Principal) -> list[str] | None:
+    """The entity types a narrowed caller (scoped key, officer) sees: as given and expanded."""
+    scope = principal.entity_types
+    if scope is None:
+        return None
+    return sorted({*scope, *(state.devices.ctx.expand(t) for t in scope)})
+
+
 @router.get("/iot/services")
 async def list_services(
-    state: State, _p: ReadDevices, limit: Limit = 20, offset: Offset = 0
+    state: State, principal: ReadDevices, limit: Limit = 20, offset: Offset = 0
 ) -> dict[str, Any]:
     """Service groups, `{"count", "services"}`."""
-    total, groups = await run_in_threadpool(state.devices.list_groups, limit, offset)
+    types = scope_types(state, principal)
+    total, groups = await run_in_threadpool(state.devices.list_groups, limit, offset, types)
     return {"count": total, "services": groups}
 
 
@@ -141,8 +152,7 @@ async def list_devices(
     request: Request, state: State, principal: ReadDevices, limit: Limit = 20, offset: Offset = 0
 ) -> dict[str, Any]:
     """Devices with their health, `{"count", "devices"}`."""
-    scope = principal.entity_types
-    types = None if scope is None else [state.devices.ctx.expand(t) for t in scope]
+    types = scope_types(state, principal)
     total, devices = await run_in_threadpool(state.devices.list_devices, limit, offset, types)
     return {"count": total, "devices": devices}
 
@@ -187,7 +197,8 @@ async def http_json_measures(
     getCmd: int = 0,
 ) -> Response:
     """Measures in IoT Agent JSON: one object, or an array with per-measure TimeInstant."""
-    inbound = Inbound("http", k, i, await request.body(), protocol=JSON_PROTOCOL)
+    body = await request.body()
+    inbound = Inbound("http", k, i, body, topic="/iot/json", protocol=JSON_PROTOCOL)
     await _ingest(state, inbound)
     return await _maybe_commands(state, k, i, getCmd, JSON_PROTOCOL)
 
@@ -201,7 +212,7 @@ async def http_ul_measures(
     getCmd: int = 0,
 ) -> Response:
     """Measures in UltraLight 2.0 (`t|25.3|h|61`, groups separated by `#`)."""
-    inbound = Inbound("http", k, i, await request.body(), protocol=UL_PROTOCOL)
+    inbound = Inbound("http", k, i, await request.body(), topic="/iot/d", protocol=UL_PROTOCOL)
     await _ingest(state, inbound)
     return await _maybe_commands(state, k, i, getCmd, UL_PROTOCOL)
 
@@ -218,12 +229,20 @@ async def http_ul_poll(state: State, k: str | None = None, i: str | None = None)
     return await _maybe_commands(state, k, i, 1, UL_PROTOCOL)
 
 
-@router.post("/iot/json/commands", dependencies=[Telemetry])
+@router.post(COMMANDS_PATH, dependencies=[Telemetry])
 async def http_command_result(
     request: Request, state: State, k: str | None = None, i: str | None = None
 ) -> Response:
     """A device reports command results: `{"name": result}`."""
-    inbound = Inbound("http", k, i, await request.body(), kind="cmdexe", protocol=JSON_PROTOCOL)
+    inbound = Inbound(
+        "http",
+        k,
+        i,
+        await request.body(),
+        kind="cmdexe",
+        topic=COMMANDS_PATH,
+        protocol=JSON_PROTOCOL,
+    )
     await _ingest(state, inbound)
     return Response(status_code=200)
 
@@ -240,13 +259,14 @@ async def _ingest(state: IngestState, inbound: Inbound) -> Receipt:
     return receipt
 
 
-def _refusal(reason: str) -> IotError:
-    """The IoT Agent error for a dead-lettered message."""
+def _refusal(reason: str, kept: bool = True) -> IotError:
+    """The IoT Agent error for a refused message (kept: it is stored as a dead letter)."""
+    shown = reason + (" (kept as a dead letter)" if kept else "")
     if reason.startswith("unknown apikey"):
-        return GroupNotFound(reason + " (kept as a dead letter)")
+        return GroupNotFound(shown)
     if reason.startswith("unknown device"):
-        return DeviceNotFound(reason + " (kept as a dead letter)")
-    return MeasureRejected(reason + " (kept as a dead letter)")
+        return DeviceNotFound(shown)
+    return MeasureRejected(shown)
 
 
 async def _maybe_commands(
@@ -257,7 +277,7 @@ async def _maybe_commands(
     try:
         profile = state.devices.profile(k, i)
     except Rejected as error:
-        raise _refusal(error.reason) from None
+        raise _refusal(error.reason, kept=False) from None
     pending = await run_in_threadpool(state.commands.poll, profile)
     if protocol == UL_PROTOCOL:
         lines = [
@@ -303,16 +323,18 @@ async def list_commands(
 @router.get("/api/ingest/dead-letters")
 async def list_dead_letters(
     state: State,
-    _p: ReadDevices,
+    principal: ReadDevices,
     limit: Limit = 50,
     offset: Offset = 0,
     device_id: str | None = None,
 ) -> dict[str, Any]:
     """Refused device messages, newest first, with the reason and the raw payload."""
 
+    types = scope_types(state, principal)
+
     def read() -> tuple[int, list[dict[str, Any]]]:
         with state.devices.database.read() as conn:
-            return repository.list_dead_letters(conn, limit, offset, device_id)
+            return repository.list_dead_letters(conn, limit, offset, device_id, types)
 
     total, rows = await run_in_threadpool(read)
     return {"count": total, "deadLetters": [dead_letter_out(row) for row in rows]}
@@ -336,8 +358,9 @@ async def replay_dead_letter(letter_id: int, state: State, _p: WriteDevices) -> 
         row["payload"],
         topic=row["topic"],
         protocol=row["protocol"] if row["protocol"] != "?" else None,
-        kind="cmdexe" if (row["topic"] or "").endswith("/cmdexe") else "attrs",
+        kind="cmdexe" if (row["topic"] or "").endswith(("/cmdexe", COMMANDS_PATH)) else "attrs",
         received_us=row["received_at"],
+        replay=True,
     )
     try:
         receipt = await asyncio.wrap_future(state.ingestor.submit(inbound, block=False))

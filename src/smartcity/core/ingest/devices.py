@@ -72,10 +72,12 @@ class DeviceRegistry:
             raise DuplicateGroup("a service group with this apikey exists already") from None
         self.forget()
 
-    def list_groups(self, limit: int, offset: int) -> tuple[int, list[dict[str, Any]]]:
-        """A page of service groups in the IoT Agent's shape."""
+    def list_groups(
+        self, limit: int, offset: int, types: Iterable[str] | None = None
+    ) -> tuple[int, list[dict[str, Any]]]:
+        """A page of service groups in the IoT Agent's shape (of these types, when given)."""
         with self.database.read() as conn:
-            total, rows = repository.list_groups(conn, limit, offset)
+            total, rows = repository.list_groups(conn, limit, offset, types)
         return total, [group_out(row) for row in rows]
 
     def update_group(self, apikey: str, patch: GroupPatch, may: TypeCheck) -> None:
@@ -148,7 +150,10 @@ class DeviceRegistry:
             row = repository.get_device(conn, device_id)
             if row is None or not may(row["entity_type"]):
                 raise DeviceNotFound(f"no device {device_id!r}")
-            values = _device_values(patch, self.ctx)
+            values = _device_values(patch)
+            if patch.entity_name:
+                # The device feeds a new entity from now on; the old one keeps its history.
+                values["entity_name"] = _entity_id(patch.entity_name, row["entity_type"], self.ctx)
             if values:
                 repository.update_device(conn, device_id, values)
                 row.update(values)
@@ -230,7 +235,9 @@ class DeviceRegistry:
         return {
             "device_id": device.device_id,
             "apikey": group["apikey"],
-            "entity_name": _entity_id(device, entity_type, self.ctx),
+            "entity_name": _entity_id(
+                device.entity_name or device.device_id, entity_type, self.ctx
+            ),
             "entity_type": entity_type,
             "protocol": device.protocol,
             "transport": device.transport,
@@ -302,7 +309,7 @@ def _group_values(patch: GroupPatch) -> dict[str, Any]:
     return values
 
 
-def _device_values(patch: DevicePatch, ctx: ActiveContext) -> dict[str, Any]:
+def _device_values(patch: DevicePatch) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for name in ("expected_interval_s", "location", "transport"):
         if getattr(patch, name) is not None:
@@ -354,9 +361,8 @@ def _group_of(device: DeviceIn, groups: dict[str, dict[str, Any]]) -> dict[str, 
     return matches[0]
 
 
-def _entity_id(device: DeviceIn, entity_type: str, ctx: ActiveContext) -> str:
-    """The entity's id: entity_name when it is a URI, else urn:ngsi-ld:<type>:<name or id>."""
-    name = device.entity_name or device.device_id
+def _entity_id(name: str, entity_type: str, ctx: ActiveContext) -> str:
+    """The entity's id: the name when it is a URI, else urn:ngsi-ld:<type>:<name>."""
     if is_uri(name) and ":" in name and not name.startswith(("http:", "https:")):
         return name
     return f"urn:ngsi-ld:{ctx.compact(entity_type)}:{name}"

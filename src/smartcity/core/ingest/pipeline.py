@@ -57,6 +57,8 @@ class Inbound:
     #: The protocol the topic or URL says; None: the device's provisioned protocol.
     protocol: str | None = None
     received_us: int = field(default_factory=now_us)
+    #: A dead letter run again: refused once more, it is not stored a second time.
+    replay: bool = False
 
 
 @dataclass
@@ -229,27 +231,33 @@ class Ingestor:
         """After the commit: resolve each message, then take the next batch."""
         error = done.exception()
         if error is not None:
-            self._retry_or_fail(batch, error)
-            # Give a failing database a moment instead of retrying in a tight loop.
-            threading.Timer(0.5, self._schedule).start()
+            attempts = self._retry_or_fail(batch, error)
+            # Give a failing database a moment (longer each time) instead of a tight loop.
+            threading.Timer(min(5.0, 0.5 * attempts), self._schedule).start()
             return
         for item, receipt in zip(batch, done.result(), strict=True):
             self._count(item, receipt)
             item.future.set_result(receipt)
         self._schedule()
 
-    def _retry_or_fail(self, batch: list[_Item], error: BaseException) -> None:
-        """A failed write (database down, lock timeout): queue the batch again, 3 tries."""
+    def _retry_or_fail(self, batch: list[_Item], error: BaseException) -> int:
+        """A failed write (database down, lock timeout): queue the batch again.
+
+        MQTT messages are retried until they are stored: they are not acknowledged before,
+        and the broker would not send them again without a reconnect. An HTTP caller gets
+        its error after 3 tries and can retry itself. Returns the highest attempt count.
+        """
         log.warning("ingest batch of %d failed: %s", len(batch), error)
         again = []
         for item in batch:
             item.attempts += 1
-            if item.attempts < 3:
+            if item.inbound.transport == "mqtt" or item.attempts < 3:
                 again.append(item)
             else:
                 item.future.set_exception(error)
         with self._lock:
             self._queue.extendleft(reversed(again))
+        return max(item.attempts for item in batch)
 
     def _count(self, item: _Item, receipt: Receipt) -> None:
         transport = item.inbound.transport
@@ -374,5 +382,5 @@ def _dead_letter_rows(batch: list[_Item], receipts: list[Receipt]) -> list[dict[
             "reason": receipt.dead_letter,
         }
         for item, receipt in zip(batch, receipts, strict=True)
-        if receipt.dead_letter is not None
+        if receipt.dead_letter is not None and not item.inbound.replay
     ]

@@ -23,10 +23,15 @@ def get_group(conn: Connection, apikey: str) -> dict[str, Any] | None:
     return dict(row) if row else None
 
 
-def list_groups(conn: Connection, limit: int, offset: int) -> tuple[int, list[dict[str, Any]]]:
-    """A page of service groups and their total count."""
-    total = conn.execute(select(func.count()).select_from(iot_groups)).scalar_one()
-    stmt = select(iot_groups).order_by(iot_groups.c.apikey).limit(limit).offset(offset)
+def list_groups(
+    conn: Connection, limit: int, offset: int, entity_types: Iterable[str] | None = None
+) -> tuple[int, list[dict[str, Any]]]:
+    """A page of service groups (optionally of some entity types) and their total count."""
+    where = [] if entity_types is None else [iot_groups.c.entity_type.in_(list(entity_types))]
+    total = conn.execute(select(func.count()).select_from(iot_groups).where(*where)).scalar_one()
+    stmt = (
+        select(iot_groups).where(*where).order_by(iot_groups.c.apikey).limit(limit).offset(offset)
+    )
     return total, [dict(row) for row in conn.execute(stmt).mappings()]
 
 
@@ -239,10 +244,22 @@ def insert_dead_letters(conn: Connection, rows: Sequence[dict[str, Any]]) -> Non
 
 
 def list_dead_letters(
-    conn: Connection, limit: int, offset: int, device_id: str | None = None
+    conn: Connection,
+    limit: int,
+    offset: int,
+    device_id: str | None = None,
+    device_types: Iterable[str] | None = None,
 ) -> tuple[int, list[dict[str, Any]]]:
-    """A page of dead letters, newest first, and their total count."""
+    """A page of dead letters, newest first, and their total count.
+
+    `device_types`: only letters of provisioned devices of these (expanded) entity types.
+    """
     where = [] if device_id is None else [dead_letters.c.device_id == device_id]
+    if device_types is not None:
+        of_types = select(iot_devices.c.device_id).where(
+            iot_devices.c.entity_type.in_(list(device_types))
+        )
+        where.append(dead_letters.c.device_id.in_(of_types))
     total = conn.execute(select(func.count()).select_from(dead_letters).where(*where)).scalar_one()
     stmt = (
         select(dead_letters)

@@ -99,9 +99,15 @@ class IngestRuntime:
 
     def sweep(self) -> None:
         """One round: expire commands, mark silent devices offline, drop old dead letters."""
-        self.state.commands.expire()
-        self.state.commands.sweep_health()
+        # Each step on its own: one failing must not stop the others for good.
+        for step in (self.state.commands.expire, self.state.commands.sweep_health, self._purge):
+            try:
+                step()
+            except Exception:
+                log.exception("device sweep step %s failed", step.__name__)
+
+    def _purge(self) -> int:
         keep_us = int(self.settings.dead_letter_retention_days * 86400 * 1e6)
-        self.state.devices.database.run_write(
+        return self.state.devices.database.run_write(
             lambda conn: repository.purge_dead_letters(conn, now_us() - keep_us)
         )

@@ -128,6 +128,8 @@ class DeviceIn(_Tolerant):
         coords = value.get("coordinates")
         if value.get("type") != "Point" or not isinstance(coords, list) or len(coords) != 2:
             raise ValueError("location must be a GeoJSON Point [longitude, latitude]")
+        if not all(isinstance(c, int | float) and not isinstance(c, bool) for c in coords):
+            raise ValueError("location coordinates must be numbers")
         lon, lat = coords
         if not (-180 <= lon <= 180 and -90 <= lat <= 90):
             raise ValueError("location coordinates out of range")
