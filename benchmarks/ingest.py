@@ -41,6 +41,7 @@ import os
 import platform
 import random
 import shutil
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -65,7 +66,16 @@ ROOT = Path(__file__).resolve().parent.parent
 ENTITY_TYPE = "BenchSensor"
 ATTR_IRI = "https://uri.etsi.org/ngsi-ld/default-context/{}"
 PROBE = "probe"
-MOSQUITTO_LOG = Path("/var/log/mosquitto/mosquitto.log")
+MOSQUITTO_CONF = """listener {port} 127.0.0.1
+allow_anonymous true
+persistence false
+# Mosquitto's default, spelled out: QoS 1 messages queued per session beyond those in flight.
+max_queued_messages 1000
+log_dest stdout
+log_type error
+log_type warning
+log_type notice
+"""
 TARGET_DPS, TARGET_P99_S, TARGET_RATIO = 20_000, 1.0, 0.3
 
 
@@ -84,7 +94,7 @@ class Config:
     receive_max: int
     probe_every_s: float
     ceiling_batch: int
-    mqtt_url: str
+    mqtt_url: str | None  # None: a private Mosquitto on a free port
     pg_url: str
     keep: bool
     results_dir: Path
@@ -102,6 +112,7 @@ class Step:
     publish_dps: float = 0.0
     latencies: list[float] = field(default_factory=list)
     lost_probes: int = 0
+    backlog: int = 0  # most messages published and not yet stored, at 50 ms samples
     cpu: dict[str, float] = field(default_factory=dict)
     rss_mib: float = 0.0
     load: float = 0.0
@@ -163,6 +174,7 @@ def mqtt_client(url: str, name: str) -> mqtt.Client:
 def publisher(
     index: int,
     cfg: Config,
+    url: str,
     apikey: str,
     rate_msgs: float,
     start_at: float,
@@ -174,7 +186,7 @@ def publisher(
     Paced to rate_msgs/publishers messages/s (0: no pacing), never more than allowed/publishers
     messages ahead. Writes (sent, CPU seconds, publish seconds) to out[3*index:3*index+3].
     """
-    client = mqtt_client(cfg.mqtt_url, f"bench-pub{index}")
+    client = mqtt_client(url, f"bench-pub{index}")
     acked = [0]
     client.on_publish = lambda *_a: acked.__setitem__(0, acked[0] + 1)
     topics = [
@@ -193,6 +205,7 @@ def publisher(
             body["TimeInstant"] = iso_us(now_us())
             client.publish(topics[sent % len(topics)], orjson.dumps(body), qos=1)
             sent += 1
+        out[3 * index] = sent
         time.sleep(0.002)
     spent = time.monotonic() - t0
     deadline = time.monotonic() + 60
@@ -266,7 +279,9 @@ def machine_busy() -> float:
     return sum(times) - times.idle - getattr(times, "iowait", 0.0)
 
 
-def mosquitto_pids() -> list[int]:
+def mosquitto_pids(private: int | None) -> list[int]:
+    if private is not None:
+        return [private]
     return [p.pid for p in psutil.process_iter(["name"]) if p.info["name"] == "mosquitto"]
 
 
@@ -283,8 +298,16 @@ def vm_hwm_mib(pid: int) -> float:
 class Bench:
     """Provisioning, the worker process and the sweep on one database."""
 
-    def __init__(self, cfg: Config, backend: str, url: str, data_dir: Path) -> None:
+    def __init__(
+        self,
+        cfg: Config,
+        backend: str,
+        url: str,
+        data_dir: Path,
+        mqtt: tuple[str, Path, int | None],
+    ) -> None:
         self.cfg, self.backend, self.url, self.data_dir = cfg, backend, url, data_dir
+        self.mqtt_url, self.mqtt_log, self.mqtt_pid = mqtt
         tag = uuid.uuid4().hex[:8]
         self.apikey, self.group, self.client_id = f"bk{tag}", f"bench{tag}", f"bench-ingest-{tag}"
         self.report = Report(backend)
@@ -337,7 +360,7 @@ class Bench:
             "SMARTCITY_MQTT_RECEIVE_MAXIMUM": str(self.cfg.receive_max),
         }
         cmd = [str(Path(sys.executable).parent / "smartcity"), "ingest", "--data-dir"]
-        cmd += [str(self.data_dir), "--database-url", self.url, "--mqtt-url", self.cfg.mqtt_url]
+        cmd += [str(self.data_dir), "--database-url", self.url, "--mqtt-url", self.mqtt_url]
         cmd += ["--client-id", self.client_id]
         with (self.data_dir / "worker.log").open("wb") as log:
             self.worker = subprocess.Popen(
@@ -398,7 +421,8 @@ class Bench:
         rate_msgs = offered / cfg.attrs
         procs = [
             ctx.Process(
-                target=publisher, args=(i, cfg, self.apikey, rate_msgs, start_at, allowed, out)
+                target=publisher,
+                args=(i, cfg, self.mqtt_url, self.apikey, rate_msgs, start_at, allowed, out),
             )
             for i in range(cfg.publishers)
         ]
@@ -410,7 +434,7 @@ class Bench:
         time.sleep(max(0.0, start_at - time.time()))
         t0 = time.monotonic()
         pg0 = cpu_seconds(poller.backend_pids(self.dbname))
-        own0 = cpu_seconds([self.worker.pid, *mosquitto_pids()])
+        own0 = cpu_seconds([self.worker.pid, *mosquitto_pids(self.mqtt_pid)])
         busy0, load0 = machine_busy(), os.getloadavg()[0]
         attr, probes = ATTR_IRI.format("a0"), 0
         pending: tuple[int, float] | None = None
@@ -430,6 +454,8 @@ class Bench:
             if now >= next_progress:
                 stored_msgs = (poller.max_pk() - base) // cfg.attrs
                 allowed.value = stored_msgs + cfg.window
+                sent_now = sum(int(out[3 * i]) for i in range(cfg.publishers))
+                step.backlog = max(step.backlog, sent_now - stored_msgs)
                 step.rss_mib = max(step.rss_mib, worker.memory_info().rss / 2**20)
                 next_progress = now + 0.05
             time.sleep(0.005)
@@ -443,7 +469,7 @@ class Bench:
         step.seconds = last - t0
         step.stored = poller.count_after(base)
         wall = time.monotonic() - t0
-        own1 = cpu_seconds([self.worker.pid, *mosquitto_pids()])
+        own1 = cpu_seconds([self.worker.pid, *mosquitto_pids(self.mqtt_pid)])
         pg1 = cpu_seconds(poller.backend_pids(self.dbname))
 
         def pct(before: dict[int, float], after: dict[int, float], pids: list[int]) -> float:
@@ -452,7 +478,7 @@ class Bench:
         step.cpu = {
             "worker": pct(own0, own1, [self.worker.pid]),
             "postgres": pct(pg0, pg1, list(pg1)),
-            "mosquitto": pct(own0, own1, mosquitto_pids()),
+            "mosquitto": pct(own0, own1, mosquitto_pids(self.mqtt_pid)),
             "publishers": 100 * sum(out[3 * i + 1] for i in range(cfg.publishers)) / wall,
             "machine": 100 * (machine_busy() - busy0) / wall,
             "worker_us_per_dp": 1e6
@@ -524,7 +550,7 @@ class Bench:
         self.provision()
         self.start_worker()
         poller = Poller(self.backend, self.url)
-        probe = mqtt_client(cfg.mqtt_url, "bench-probe")
+        probe = mqtt_client(self.mqtt_url, "bench-probe")
         try:
             self.warm_up(poller, probe)
             for offered in cfg.rates:
@@ -538,7 +564,7 @@ class Bench:
             probe.loop_stop()
             self.stop_worker()
             poller.close()
-        drops = dropped_in_log(self.client_id)
+        drops = dropped_in_log(self.mqtt_log, self.client_id)
         if drops:
             self.report.notes.append(f"Mosquitto log: {drops} 'messages are being dropped' lines")
         rows = max((s.stored for s in self.report.steps), default=0)
@@ -551,13 +577,44 @@ def probe_payload(us: int) -> bytes:
     return orjson.dumps({"a0": 1.0, "TimeInstant": iso_us(us)})
 
 
-def dropped_in_log(client_id: str) -> int:
+def dropped_in_log(log: Path, client_id: str) -> int:
     """Lines in Mosquitto's log saying it dropped messages for the worker's session."""
     try:
-        text = MOSQUITTO_LOG.read_text(errors="replace")
+        text = log.read_text(errors="replace")
     except OSError:
         return 0
     return sum(1 for line in text.splitlines() if "dropped" in line and client_id in line)
+
+
+@contextmanager
+def mosquitto(cfg: Config, data_dir: Path) -> Iterator[tuple[str, Path, int | None]]:
+    """(MQTT URL, log file, broker pid): a private broker unless --mqtt-url names one.
+
+    The platform's worker subscribes to every device topic (`/+/+/attrs`, …): on a shared
+    broker it would also get, and dead-letter, whatever other clients publish there.
+    """
+    if cfg.mqtt_url:
+        yield cfg.mqtt_url, Path("/var/log/mosquitto/mosquitto.log"), None
+        return
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    conf, log_path = data_dir / "mosquitto.conf", data_dir / "mosquitto.log"
+    conf.write_text(MOSQUITTO_CONF.format(port=port))
+    binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen([binary, "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        yield f"mqtt://127.0.0.1:{port}", log_path, proc.pid
+    finally:
+        proc.terminate()
+        proc.wait(10)
 
 
 # --- report --------------------------------------------------------------------------------
@@ -570,7 +627,8 @@ def ms(seconds: float) -> str:
 def render_step(step: Step) -> str:
     return (
         f"stored {step.stored:,}/{step.published:,} dp in {step.seconds:.1f} s = "
-        f"{step.dps:,.0f} dp/s; p50 {ms(step.pct(0.5))} ms, p99 {ms(step.pct(0.99))} ms; "
+        f"{step.dps:,.0f} dp/s; backlog ≤ {step.backlog:,} msgs; "
+        f"p50 {ms(step.pct(0.5))} ms, p99 {ms(step.pct(0.99))} ms; "
         f"worker CPU {step.cpu['worker']:.0f}%, RSS {step.rss_mib:.0f} MiB"
     )
 
@@ -663,8 +721,8 @@ def run_backend(cfg: Config, backend: str) -> Report:
     data_dir = Path(tempfile.mkdtemp(prefix=f"smartcity-ingest-{backend}-"))
     print(f"\n== {backend}: data in {data_dir}; load average {os.getloadavg()}", flush=True)
     try:
-        with backend_url(cfg, backend, data_dir) as url:
-            return Bench(cfg, backend, url, data_dir).run()
+        with backend_url(cfg, backend, data_dir) as url, mosquitto(cfg, data_dir) as mqtt:
+            return Bench(cfg, backend, url, data_dir, mqtt).run()
     finally:
         if not cfg.keep:
             shutil.rmtree(data_dir, ignore_errors=True)
@@ -686,7 +744,9 @@ def parse_args(argv: list[str] | None = None) -> Config:
     parser.add_argument("--receive-max", type=int, default=1000, help="worker receive maximum")
     parser.add_argument("--probe-every", type=float, default=0.1, help="seconds between probes")
     parser.add_argument("--ceiling-batch", type=int, default=5000, help="rows per transaction")
-    parser.add_argument("--mqtt-url", default="mqtt://127.0.0.1:1883")
+    parser.add_argument(
+        "--mqtt-url", default=None, help="an existing broker (default: start a private Mosquitto)"
+    )
     parser.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432")
     parser.add_argument("--keep", action="store_true", help="keep the data dir / database")
     parser.add_argument("--results-dir", type=Path, default=ROOT / "benchmarks" / "results")

@@ -128,11 +128,20 @@ def test_killed_worker_loses_and_doubles_nothing(
         stream.join(60)
         assert len(acked) == total, "the broker did not acknowledge every publish"
         assert stored_at_kill < total, "the kill came after the stream ended"
-        wait_for(
-            lambda: len(stored_rows(database)) >= total + 1,
-            timeout_s=60,
-            what="every acknowledged message to be stored",
-        )
+        try:
+            wait_for(
+                lambda: len(stored_rows(database)) >= total + 1,
+                timeout_s=90,
+                what="every acknowledged message to be stored",
+            )
+        except AssertionError as error:
+            stored = {at for _, at, _ in stored_rows(database)}
+            missing = [n for _, n in acked if T0 + n * 1000 not in stored]
+            logs = "".join((tmp_path / f"worker{n}.log").read_text() for n in (1, 2))
+            raise AssertionError(
+                f"{error}: stored at kill {stored_at_kill}, missing {len(missing)} "
+                f"(first {missing[:10]}); worker logs:\n{logs[-3000:]}"
+            ) from None
         time.sleep(1.0)  # anything stored twice would show up now
         rows = [(entity, at) for entity, at, _ in stored_rows(database) if at >= T0]
         assert len(rows) == len(set(rows)) == total
