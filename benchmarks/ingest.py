@@ -75,6 +75,7 @@ log_dest stdout
 log_type error
 log_type warning
 log_type notice
+sys_interval 1
 """
 TARGET_DPS, TARGET_P99_S, TARGET_RATIO = 20_000, 1.0, 0.3
 
@@ -113,6 +114,8 @@ class Step:
     latencies: list[float] = field(default_factory=list)
     lost_probes: int = 0
     backlog: int = 0  # most messages published and not yet stored, at 50 ms samples
+    broker_held: int = 0  # most messages the broker held ($SYS, private broker only)
+    broker_dropped: int = 0  # messages the broker dropped during the step (idem)
     cpu: dict[str, float] = field(default_factory=dict)
     rss_mib: float = 0.0
     load: float = 0.0
@@ -214,6 +217,23 @@ def publisher(
     out[3 * index : 3 * index + 3] = [sent, time.process_time() - cpu0, spent]
     client.disconnect()
     client.loop_stop()
+
+
+class SysStats:
+    """Mosquitto's $SYS counters (the private broker sends them every second)."""
+
+    def __init__(self, client: mqtt.Client) -> None:
+        self.held = self.dropped = self.peak = 0
+        client.on_message = self._on_message
+        client.subscribe("$SYS/broker/store/messages/count")
+        client.subscribe("$SYS/broker/publish/messages/dropped")
+
+    def _on_message(self, _c: object, _u: object, message: mqtt.MQTTMessage) -> None:
+        value = int(message.payload)
+        if message.topic.endswith("/dropped"):
+            self.dropped = value
+        else:
+            self.held, self.peak = value, max(self.peak, value)
 
 
 # --- the database side ---------------------------------------------------------------------
@@ -436,6 +456,7 @@ class Bench:
         pg0 = cpu_seconds(poller.backend_pids(self.dbname))
         own0 = cpu_seconds([self.worker.pid, *mosquitto_pids(self.mqtt_pid)])
         busy0, load0 = machine_busy(), os.getloadavg()[0]
+        held0, dropped0, self.sys.peak = self.sys.held, self.sys.dropped, 0
         attr, probes = ATTR_IRI.format("a0"), 0
         pending: tuple[int, float] | None = None
         next_probe = next_progress = t0
@@ -468,6 +489,9 @@ class Bench:
         last = self.wait_stored(poller, base, step.published, idle_s=10)
         step.seconds = last - t0
         step.stored = poller.count_after(base)
+        time.sleep(1.5)  # the next $SYS update
+        step.broker_held = self.sys.peak - held0
+        step.broker_dropped = self.sys.dropped - dropped0
         wall = time.monotonic() - t0
         own1 = cpu_seconds([self.worker.pid, *mosquitto_pids(self.mqtt_pid)])
         pg1 = cpu_seconds(poller.backend_pids(self.dbname))
@@ -551,6 +575,7 @@ class Bench:
         self.start_worker()
         poller = Poller(self.backend, self.url)
         probe = mqtt_client(self.mqtt_url, "bench-probe")
+        self.sys = SysStats(probe)
         try:
             self.warm_up(poller, probe)
             for offered in cfg.rates:
@@ -627,7 +652,8 @@ def ms(seconds: float) -> str:
 def render_step(step: Step) -> str:
     return (
         f"stored {step.stored:,}/{step.published:,} dp in {step.seconds:.1f} s = "
-        f"{step.dps:,.0f} dp/s; backlog ≤ {step.backlog:,} msgs; "
+        f"{step.dps:,.0f} dp/s; backlog ≤ {step.backlog:,} msgs (broker held ≤ "
+        f"{step.broker_held:,}, dropped {step.broker_dropped:,}); "
         f"p50 {ms(step.pct(0.5))} ms, p99 {ms(step.pct(0.99))} ms; "
         f"worker CPU {step.cpu['worker']:.0f}%, RSS {step.rss_mib:.0f} MiB"
     )
