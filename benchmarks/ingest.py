@@ -1,20 +1,21 @@
 """Benchmark of device ingestion: simulated devices → Mosquitto → `smartcity ingest` → database.
 
 For each backend (SQLite file, PostgreSQL scratch database) this provisions N devices
-(IoT Agent JSON, 10 numeric attributes each) through the Python API, starts the MQTT ingest
-worker (`smartcity ingest`) as its own process on a fresh share group, and then, for each
-offered rate of the sweep:
+(IoT Agent JSON, 10 numeric attributes each) through the Python API, starts a private
+Mosquitto on a free port and the MQTT ingest worker (`smartcity ingest`) as its own process,
+and then, for each offered rate of the sweep:
 
 - publisher processes (paho-mqtt, MQTT v5, QoS 1) send one message per device in turn,
   paced to the offered rate, for a fixed time; each message is `{"a0": …, …, "a9": …,
-  "TimeInstant": <publish time, µs>}` on `/json/<apikey>/<device>/attrs`, so 10 data points.
-  The in-flight backlog (published, not yet stored) is capped at `--window` messages:
-  Mosquitto keeps at most 1,000 queued QoS 1 messages per session and drops the rest, so
-  when the worker falls behind the publishers wait instead of the broker dropping;
-- a probe device publishes one tagged value every 100 ms and this process polls the
-  database every 5 ms until the row is there: publish → stored latency, p50/p99;
-- stored rows are counted in attr_history once the backlog has drained: sustained data
-  points/s = stored / (first publish → last row stored); drops = published − stored;
+  "TimeInstant": <publish time, µs>}` on `/json/<apikey>/<device>/attrs`: 10 data points.
+  Messages published and not yet stored are capped at `--window` (1,000): Mosquitto holds
+  at most receive-maximum (1,000) in flight + 1,000 queued QoS 1 messages per session and
+  drops the rest, and the worker acknowledges a message only after its batch is committed.
+  So when the worker falls behind, the publishers wait instead of the broker dropping;
+- a probe device publishes one value every 100 ms and this process polls the database
+  every 5 ms for them: publish → stored latency, p50/p99;
+- once the backlog has drained, the rows are counted: sustained data points/s = stored /
+  (first publish → last row stored); lost = published − stored; broker drops from $SYS;
 - CPU (psutil, % of one core) of the worker, its PostgreSQL backends, the publishers,
   Mosquitto and the whole machine; the worker's peak RSS; the load average.
 
@@ -23,13 +24,15 @@ of rows, same shape (entity row update with its attribute index + history rows),
 the repository's own batch functions (`update_entities` + `append_history`) in transactions
 of 5,000 rows. ratio = best sustained ingest rate ÷ ceiling rows/s.
 
-    .venv/bin/python benchmarks/ingest.py                       # both backends, ~12 minutes
-    .venv/bin/python benchmarks/ingest.py --quick               # smoke run, ~2 minutes
-    .venv/bin/python benchmarks/ingest.py --backend sqlite --rates 20000,max --duration 60
+    .venv/bin/python benchmarks/ingest.py                 # both backends, about 15 minutes
+    .venv/bin/python benchmarks/ingest.py --quick         # smoke run, about 3 minutes
+    .venv/bin/python benchmarks/ingest.py --backend sqlite --rates 5000,max --duration 60
 
-Mosquitto must listen at --mqtt-url (default mqtt://127.0.0.1:1883) and PostgreSQL at
---pg-url (trust auth); the benchmark creates `smartcity_bench_ingest_<pid>` there and drops
-it afterwards (`--keep` keeps it and the SQLite directory). Results also go to
+PostgreSQL is reached at --pg-url (trust auth): the benchmark creates
+`smartcity_bench_ingest_<pid>` there and drops it afterwards (`--keep` keeps it and the
+SQLite directory). `--mqtt-url` uses an existing broker instead of the private one; but the
+worker subscribes to every device topic, so on a shared broker it also ingests (and
+dead-letters) whatever other clients publish. Results also go to
 benchmarks/results/ingest-<backend>.md.
 """
 
@@ -41,6 +44,7 @@ import os
 import platform
 import random
 import shutil
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -94,6 +98,8 @@ class Config:
     batch_max: int
     receive_max: int
     probe_every_s: float
+    quiet_wait_s: float
+    worker_env: dict[str, str]
     ceiling_batch: int
     mqtt_url: str | None  # None: a private Mosquitto on a free port
     pg_url: str
@@ -265,12 +271,12 @@ class Poller:
     def count_after(self, pk: int) -> int:
         return int(self.one("SELECT count(*) FROM attr_history WHERE pk > ?", pk))
 
-    def seen(self, entity: str, attr: str, observed_us: int) -> bool:
-        sql = "SELECT 1 FROM attr_history WHERE entity_id = ? AND attr = ? AND observed_at = ?"
-        return self.one(sql, entity, attr, observed_us) is not None
-
-    def own_pid(self) -> int | None:
-        return None if self.backend == "sqlite" else int(self.one("SELECT pg_backend_pid()"))
+    def seen(self, entity: str, attr: str, since_us: int) -> list[int]:
+        """observedAt of the stored values of this attribute from since_us on."""
+        sql = "SELECT observed_at FROM attr_history WHERE entity_id = ? AND attr = ? AND "
+        sql += "observed_at >= ?"
+        rows = self.conn.execute(sql.replace("?", self.mark), (entity, attr, since_us))
+        return [int(row[0]) for row in rows.fetchall()]
 
     def backend_pids(self, dbname: str) -> list[int]:
         if self.backend == "sqlite":
@@ -280,6 +286,17 @@ class Poller:
 
     def close(self) -> None:
         self.conn.close()
+
+
+def wait_for_quiet(max_wait_s: float, threshold: float = 25.0) -> tuple[float, float]:
+    """Wait up to max_wait_s for the machine to be nearly idle (other work on the cores).
+
+    Returns (seconds waited, busy % of one core over the last second)."""
+    started = time.monotonic()
+    while True:
+        busy = psutil.cpu_percent(interval=1.0) * (os.cpu_count() or 1)
+        if busy < threshold or time.monotonic() - started >= max_wait_s:
+            return time.monotonic() - started, busy
 
 
 def cpu_seconds(pids: list[int]) -> dict[int, float]:
@@ -295,8 +312,9 @@ def cpu_seconds(pids: list[int]) -> dict[int, float]:
 
 
 def machine_busy() -> float:
-    times = psutil.cpu_times()
-    return sum(times) - times.idle - getattr(times, "iowait", 0.0)
+    """CPU seconds the machine spent on work since boot (all cores; not idle, I/O wait, steal)."""
+    t = psutil.cpu_times()
+    return float(t.user + t.nice + t.system + getattr(t, "irq", 0.0) + getattr(t, "softirq", 0.0))
 
 
 def mosquitto_pids(private: int | None) -> list[int]:
@@ -317,6 +335,8 @@ def vm_hwm_mib(pid: int) -> float:
 
 class Bench:
     """Provisioning, the worker process and the sweep on one database."""
+
+    sys: SysStats  # set in run(), once the probe client is connected
 
     def __init__(
         self,
@@ -378,7 +398,7 @@ class Bench:
             "SMARTCITY_MQTT_SESSION_EXPIRY_S": "10",  # the broker forgets the session soon
             "SMARTCITY_INGEST_BATCH_MAX": str(self.cfg.batch_max),
             "SMARTCITY_MQTT_RECEIVE_MAXIMUM": str(self.cfg.receive_max),
-        }
+        } | self.cfg.worker_env
         cmd = [str(Path(sys.executable).parent / "smartcity"), "ingest", "--data-dir"]
         cmd += [str(self.data_dir), "--database-url", self.url, "--mqtt-url", self.mqtt_url]
         cmd += ["--client-id", self.client_id]
@@ -391,7 +411,7 @@ class Bench:
         if self.worker is None or self.worker.poll() is not None:
             return
         self.report.hwm_mib = vm_hwm_mib(self.worker.pid)
-        self.worker.send_signal(2)
+        self.worker.send_signal(signal.SIGINT)
         try:
             self.worker.wait(30)
         except subprocess.TimeoutExpired:
@@ -419,7 +439,7 @@ class Bench:
             us = now_us()
             probe.publish(f"/json/{self.apikey}/{PROBE}/attrs", probe_payload(us), qos=1)
             time.sleep(0.5)
-            if poller.seen(entity_id(PROBE), attr, us):
+            if us in poller.seen(entity_id(PROBE), attr, us):
                 break
         else:
             raise RuntimeError("the ingest worker stored nothing in 60 s")
@@ -458,20 +478,21 @@ class Bench:
         busy0, load0 = machine_busy(), os.getloadavg()[0]
         held0, dropped0, self.sys.peak = self.sys.held, self.sys.dropped, 0
         attr, probes = ATTR_IRI.format("a0"), 0
-        pending: tuple[int, float] | None = None
+        pending: set[int] = set()  # probe values published, not seen yet (µs)
         next_probe = next_progress = t0
-        while any(proc.is_alive() for proc in procs) or pending:
+        while any(proc.is_alive() for proc in procs) or (
+            pending and time.monotonic() - t0 < cfg.duration_s + 60
+        ):
             now = time.monotonic()
-            if pending and poller.seen(entity_id(PROBE), attr, pending[0]):
-                step.latencies.append(time.time() - pending[0] / 1e6)
-                pending = None
-            elif pending and now - pending[1] > 10:
-                step.lost_probes, pending = step.lost_probes + 1, None
-            publishing = now - t0 < cfg.duration_s
-            if pending is None and publishing and now >= next_probe:
+            if pending:
+                for us in set(poller.seen(entity_id(PROBE), attr, min(pending))) & pending:
+                    step.latencies.append(time.time() - us / 1e6)
+                    pending.discard(us)
+            if now - t0 < cfg.duration_s and now >= next_probe:
                 us = now_us()
                 probe.publish(f"/json/{self.apikey}/{PROBE}/attrs", probe_payload(us), qos=1)
-                pending, next_probe, probes = (us, now), now + cfg.probe_every_s, probes + 1
+                pending.add(us)
+                next_probe, probes = now + cfg.probe_every_s, probes + 1
             if now >= next_progress:
                 stored_msgs = (poller.max_pk() - base) // cfg.attrs
                 allowed.value = stored_msgs + cfg.window
@@ -480,6 +501,7 @@ class Bench:
                 step.rss_mib = max(step.rss_mib, worker.memory_info().rss / 2**20)
                 next_progress = now + 0.05
             time.sleep(0.005)
+        step.lost_probes = len(pending)
         for proc in procs:
             proc.join(30)
         sent = int(sum(out[3 * i] for i in range(cfg.publishers)))
@@ -488,13 +510,14 @@ class Bench:
         allowed.value = 1 << 60
         last = self.wait_stored(poller, base, step.published, idle_s=10)
         step.seconds = last - t0
+        wall = time.monotonic() - t0
+        own1 = cpu_seconds([self.worker.pid, *mosquitto_pids(self.mqtt_pid)])
+        pg1 = cpu_seconds(poller.backend_pids(self.dbname))
+        busy1 = machine_busy()
         step.stored = poller.count_after(base)
         time.sleep(1.5)  # the next $SYS update
         step.broker_held = self.sys.peak - held0
         step.broker_dropped = self.sys.dropped - dropped0
-        wall = time.monotonic() - t0
-        own1 = cpu_seconds([self.worker.pid, *mosquitto_pids(self.mqtt_pid)])
-        pg1 = cpu_seconds(poller.backend_pids(self.dbname))
 
         def pct(before: dict[int, float], after: dict[int, float], pids: list[int]) -> float:
             return 100 * sum(after.get(p, 0.0) - before.get(p, 0.0) for p in pids) / wall
@@ -504,7 +527,7 @@ class Bench:
             "postgres": pct(pg0, pg1, list(pg1)),
             "mosquitto": pct(own0, own1, mosquitto_pids(self.mqtt_pid)),
             "publishers": 100 * sum(out[3 * i + 1] for i in range(cfg.publishers)) / wall,
-            "machine": 100 * (machine_busy() - busy0) / wall,
+            "machine": 100 * (busy1 - busy0) / wall,
             "worker_us_per_dp": 1e6
             * (own1[self.worker.pid] - own0[self.worker.pid])
             / max(1, step.stored),
@@ -530,36 +553,32 @@ class Bench:
         ids = [entity_id(device_id(d)) for d in range(cfg.devices)]
         with database.read() as conn:
             records = get_entities(conn, ids)
-        batches: list[tuple[list[Any], list[HistoryRow]]] = []
-        start, made, cursor = now_us(), 0, 0
-        while made < rows:
-            chosen = [records[ids[(cursor + k) % len(ids)]] for k in range(per_batch)]
-            cursor += per_batch
-            history = []
-            for record in chosen:
-                at = start + made  # distinct observedAt for every row
-                stamp = format_us(now_us())
-                for j in range(cfg.attrs):
-                    instance = {"type": "Property", "value": float(j), "observedAt": iso_us(at)}
-                    instance |= {"createdAt": stamp, "modifiedAt": stamp}
-                    record.attrs[ATTR_IRI.format(f"a{j}")] = [instance]
-                    history.append(
-                        HistoryRow(
-                            record.id,
-                            ENTITY_TYPE,
-                            ATTR_IRI.format(f"a{j}"),
-                            None,
-                            at,
-                            j * 1.0,
-                            instance,
+
+        def batches(start: int) -> Iterator[tuple[list[Any], list[HistoryRow]]]:
+            """`rows` rows in batches, each row with its own observedAt from `start` on."""
+            for first in range(0, rows, per_batch * cfg.attrs):
+                chosen = [
+                    records[ids[(first // cfg.attrs + k) % len(ids)]] for k in range(per_batch)
+                ]
+                history, stamp = [], format_us(now_us())
+                for k, record in enumerate(chosen):
+                    at = start + first + k  # one observedAt per message, as a device sends
+                    for j in range(cfg.attrs):
+                        name = ATTR_IRI.format(f"a{j}")
+                        instance = {"type": "Property", "value": float(j), "observedAt": iso_us(at)}
+                        instance |= {"createdAt": stamp, "modifiedAt": stamp}
+                        record.attrs[name] = [instance]
+                        history.append(
+                            HistoryRow(record.id, ENTITY_TYPE, name, None, at, float(j), instance)
                         )
-                    )
-                    made += 1
-            batches.append(([*chosen], history))
+                yield chosen, history
+
         try:
             for label, with_entities in (("history", False), ("entities+history", True)):
+                prepared = list(batches(now_us() + (2 * rows if with_entities else 0)))
+                made = sum(len(history) for _, history in prepared)
                 t0 = time.perf_counter()
-                for chosen, history in batches:
+                for chosen, history in prepared:
                     with database.write() as conn:
                         if with_entities:
                             update_entities(conn, chosen)
@@ -580,6 +599,8 @@ class Bench:
             self.warm_up(poller, probe)
             for offered in cfg.rates:
                 shown = f"{offered:,} dp/s" if offered else "max (window-bound)"
+                waited, busy = wait_for_quiet(cfg.quiet_wait_s)
+                print(f"  (waited {waited:.0f} s for the machine: {busy:.0f}% busy)", flush=True)
                 print(f"  offered {shown} for {cfg.duration_s:.0f} s …", flush=True)
                 step = self.run_step(poller, probe, offered)
                 self.report.steps.append(step)
@@ -674,12 +695,13 @@ def render(cfg: Config, report: Report) -> str:
         f"{platform.system()} {platform.release()}, Python {platform.python_version()}",
         f"- {cfg.devices:,} devices × {cfg.attrs} attributes, QoS 1, {cfg.publishers} publisher "
         f"processes, {cfg.duration_s:.0f} s per rate, window {cfg.window:,} messages, "
-        f"SMARTCITY_INGEST_BATCH_MAX={cfg.batch_max}, receive maximum {cfg.receive_max}",
+        f"SMARTCITY_INGEST_BATCH_MAX={cfg.batch_max}, receive maximum {cfg.receive_max}"
+        + "".join(f", {k}={v}" for k, v in cfg.worker_env.items()),
         "- CPU in % of one core over first publish → drained; µs/dp = worker CPU per data point",
         "",
-        "| Offered dp/s | Published dp/s | Stored dp | Drops | Sustained dp/s | p50 ms | "
-        "p99 ms | Probes | Worker CPU % | µs/dp | PostgreSQL % | Publishers % | Mosquitto % "
-        "| Machine % | Worker RSS MiB | Load avg |",
+        "| Offered dp/s | Published dp/s | Stored dp | Lost (broker drops) | Sustained dp/s "
+        "| p50 ms | p99 ms | Probes | Worker CPU % | µs/dp | PostgreSQL % | Publishers % "
+        "| Mosquitto % | Machine % | Worker RSS MiB | Load avg |",
         "|" + "---:|" * 16,
     ]
     for s in report.steps:
@@ -688,8 +710,8 @@ def render(cfg: Config, report: Report) -> str:
         probes = f"{len(s.latencies)}" + (f" (+{s.lost_probes} lost)" if s.lost_probes else "")
         lines.append(
             f"| {f'{s.offered:,}' if s.offered else 'max'} | {s.publish_dps:,.0f} | "
-            f"{s.stored:,} | {s.published - s.stored:,} | {s.dps:,.0f} | {ms(s.pct(0.5))} | "
-            f"{ms(s.pct(0.99))} | {probes} | "
+            f"{s.stored:,} | {s.published - s.stored:,} ({s.broker_dropped:,}) | {s.dps:,.0f} | "
+            f"{ms(s.pct(0.5))} | {ms(s.pct(0.99))} | {probes} | "
             f"{c['worker']:.0f} | {c['worker_us_per_dp']:.0f} | {pg} | {c['publishers']:.0f} | "
             f"{c['mosquitto']:.0f} | {c['machine']:.0f} | {s.rss_mib:.0f} | {s.load:.2f} |"
         )
@@ -714,6 +736,11 @@ def render(cfg: Config, report: Report) -> str:
         f"{verdict(at_target.pct(0.99) <= TARGET_P99_S)} |",
         f"| ratio to the ceiling | {ratio:.2f} | ≥ {TARGET_RATIO} | "
         f"{verdict(ratio >= TARGET_RATIO)} |",
+    ]
+    lines += ["", "Backlog per rate (messages published, not stored / held by the broker):"]
+    lines += [
+        f"- {f'{s.offered:,}' if s.offered else 'max'}: ≤ {s.backlog:,} / ≤ {s.broker_held:,}"
+        for s in report.steps
     ]
     lines += [f"- {note}" for note in report.notes]
     return "\n".join(lines) + "\n"
@@ -761,11 +788,21 @@ def parse_args(argv: list[str] | None = None) -> Config:
     parser.add_argument("--devices", type=int, default=None, help="(1000)")
     parser.add_argument("--attrs", type=int, default=10, help="attributes per message")
     parser.add_argument(
-        "--rates", default=None, help="offered data points/s, 'max' = window-bound (5000,…,40000)"
+        "--rates", default=None, help="offered data points/s, 'max' = window-bound (2000,…,40000)"
     )
     parser.add_argument("--duration", type=float, default=None, help="seconds per rate (30)")
     parser.add_argument("--publishers", type=int, default=2, help="publisher processes")
-    parser.add_argument("--window", type=int, default=1500, help="max messages in flight")
+    parser.add_argument("--window", type=int, default=1000, help="max messages in flight")
+    parser.add_argument(
+        "--worker-env",
+        action="append",
+        default=[],
+        metavar="SMARTCITY_X=V",
+        help="a setting for the worker (repeatable), e.g. SMARTCITY_DEVICE_CACHE_S=3600",
+    )
+    parser.add_argument(
+        "--quiet-wait", type=float, default=30.0, help="max seconds to wait for an idle machine"
+    )
     parser.add_argument("--batch-max", type=int, default=5000, help="SMARTCITY_INGEST_BATCH_MAX")
     parser.add_argument("--receive-max", type=int, default=1000, help="worker receive maximum")
     parser.add_argument("--probe-every", type=float, default=0.1, help="seconds between probes")
@@ -777,7 +814,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
     parser.add_argument("--keep", action="store_true", help="keep the data dir / database")
     parser.add_argument("--results-dir", type=Path, default=ROOT / "benchmarks" / "results")
     args = parser.parse_args(argv)
-    rates = args.rates or ("5000,20000" if args.quick else "5000,10000,20000,40000")
+    rates = args.rates or ("5000,20000" if args.quick else "2000,5000,10000,20000,40000")
     return Config(
         backends=["sqlite", "postgresql"] if args.backend == "both" else [args.backend],
         devices=args.devices or (200 if args.quick else 1000),
@@ -789,12 +826,16 @@ def parse_args(argv: list[str] | None = None) -> Config:
         batch_max=args.batch_max,
         receive_max=args.receive_max,
         probe_every_s=args.probe_every,
+        quiet_wait_s=args.quiet_wait,
+        worker_env=dict(item.split("=", 1) for item in args.worker_env),
         ceiling_batch=args.ceiling_batch,
         mqtt_url=args.mqtt_url,
         pg_url=args.pg_url,
         keep=args.keep,
         results_dir=args.results_dir,
-        command="python benchmarks/ingest.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        command=" ".join(
+            ["python benchmarks/ingest.py", *(sys.argv[1:] if argv is None else argv)]
+        ),
     )
 
 

@@ -71,8 +71,9 @@ class Settings(BaseSettings):
     ingest_batch_max: int = 5000
     # A TimeInstant further ahead of the receive time than this is refused (clock skew).
     ingest_max_future_s: float = 300.0
-    # Seconds a device's provisioning is cached by the ingest path of another process.
-    device_cache_s: float = 5.0
+    # Seconds a device's provisioning is cached by the ingest path (a change made in this
+    # process applies at once; one made by another process within this time).
+    device_cache_s: float = 60.0
     command_timeout_s: float = 60.0
     # How often the sweep runs: offline devices, expired commands, health onto Device entities.
     device_sweep_s: float = 5.0

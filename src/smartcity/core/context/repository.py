@@ -649,12 +649,14 @@ def existing_history_keys(
         chunk = keys[first : first + 500]
         sql = (
             f"WITH k(e, a, o) AS (VALUES {', '.join([row] * len(chunk))})"
-            " SELECT h.entity_id, h.attr, h.observed_at FROM k JOIN attr_history h"
+            " SELECT h.entity_id, h.attr, h.observed_at, h.dataset_id FROM k JOIN attr_history h"
             " ON h.entity_id = k.e AND h.attr = k.a AND h.observed_at = k.o"
-            " WHERE h.dataset_id IS NULL"
         )
+        # dataset_id is tested here, not in SQL: with it in the WHERE clause SQLite's planner
+        # scans the whole history (a Bloom filter) instead of one lookup per key.
         params = tuple(value for key in chunk for value in key)
-        found.update((r[0], r[1], r[2]) for r in conn.exec_driver_sql(sql, params))
+        rows = conn.exec_driver_sql(sql, params)
+        found.update((r[0], r[1], r[2]) for r in rows if r[3] is None)
     return found
 
 

@@ -185,7 +185,10 @@ class DeviceRegistry:
         key = (apikey, device_id)
         hit = self._cache.get(key)
         if hit is None or hit[0] < time.monotonic():
-            hit = (time.monotonic() + self.cache_s, self._load_profile(apikey, device_id))
+            loaded = self._load_profile(apikey, device_id)
+            # An unknown device may be provisioned any moment: remember that for less long.
+            keep = min(self.cache_s, 5.0) if isinstance(loaded, Rejected) else self.cache_s
+            hit = (time.monotonic() + keep, loaded)
             with self._lock:
                 self._cache[key] = hit
         if isinstance(hit[1], Rejected):

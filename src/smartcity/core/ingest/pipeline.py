@@ -217,12 +217,14 @@ class Ingestor:
             receipts = [Receipt(dead_letter=item.reason) for item in batch]
             observations: list[Observation] = []
             for item, receipt in zip(batch, receipts, strict=True):
+                before = len(observations)
                 if item.reason is None and item.results:
                     self._command_results(conn, item, receipt, observations, now)
                 if receipt.dead_letter is None:
                     observations += self._observations(item)
+                receipt.stored = len(observations) - before
             result = record_observations(conn, observations, now)
-            _share_counts(batch, receipts, observations, result.duplicates)
+            _share_duplicates(receipts, result.duplicates)
             repository.touch_devices(conn, _seen_rows(batch, receipts))
             repository.insert_dead_letters(conn, _dead_letter_rows(batch, receipts))
             return receipts
@@ -335,19 +337,18 @@ def command_observations(
     ]
 
 
-def _share_counts(
-    batch: list[_Item], receipts: list[Receipt], observations: list[Observation], duplicates: int
-) -> None:
-    """Attribute stored and duplicate counts to messages (duplicates to the first ones)."""
+def _share_duplicates(receipts: list[Receipt], duplicates: int) -> None:
+    """Move the batch's skipped duplicates from `stored` to `duplicates`, first come first.
+
+    The batch knows how many values it skipped, not whose; exact per batch, approximate
+    per message (a message's receipt may show another's duplicate).
+    """
     left = duplicates
-    for item, receipt in zip(batch, receipts, strict=True):
-        if receipt.dead_letter is not None:
-            continue
-        mine = len(item.measures) + 2 * len(receipt.commands)
-        skipped = min(left, mine)
+    for receipt in receipts:
+        skipped = min(left, receipt.stored)
         left -= skipped
         receipt.duplicates = skipped
-        receipt.stored = mine - skipped
+        receipt.stored -= skipped
 
 
 def _seen_rows(batch: list[_Item], receipts: list[Receipt]) -> list[dict[str, Any]]:
