@@ -27,7 +27,7 @@ from smartcity.core.auth.policy import Action, Resource
 from smartcity.core.auth.ratelimit import RateLimits
 from smartcity.core.auth.service import AuthConfig, AuthService
 from smartcity.core.context import api as ngsi_api
-from smartcity.core.context import temporal_api
+from smartcity.core.context import subscriptions_api, temporal_api
 from smartcity.core.context.access import local_name
 from smartcity.core.context.errors import (
     BadRequestData,
@@ -36,8 +36,11 @@ from smartcity.core.context.errors import (
     OperationNotSupported,
     ResourceNotFound,
 )
+from smartcity.core.context.feed import ChangeFeed
 from smartcity.core.context.jsonld import ContextResolver
+from smartcity.core.context.notifier import Notifier
 from smartcity.core.context.service import ContextBroker
+from smartcity.core.context.subscriptions import SubscriptionService
 from smartcity.core.context.temporal import TemporalService
 from smartcity.core.db import Database, open_database
 from smartcity.core.events import EventBus
@@ -60,11 +63,22 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     broker = ContextBroker(db)
     ingest = build_ingest(settings, db, broker, events)
     runtime = IngestRuntime(settings, ingest)
+    resolver = ContextResolver(
+        timeout_s=settings.context_fetch_timeout_s, cache_ttl_s=settings.context_cache_ttl_s
+    )
+    subscriptions = SubscriptionService(db, resolver)
+    feed = ChangeFeed(db, events)
+    feed.handlers.append(subscriptions.on_changes)
+    notifier = Notifier(db)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         runtime.start()
+        feed.start()
+        notifier.start()
         yield
+        notifier.stop()
+        feed.stop()
         runtime.stop()
         if database is None:
             db.dispose()
@@ -79,13 +93,14 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.hsts = settings.https
     app.state.database = db
     app.state.events = events
+    app.state.subscriptions = subscriptions
+    app.state.change_feed = feed
+    app.state.notifier = notifier
     app.state.ingest = ingest
     app.state.ingest_runtime = runtime
     app.state.ngsi = ngsi_api.BrokerState(
         broker=broker,
-        resolver=ContextResolver(
-            timeout_s=settings.context_fetch_timeout_s, cache_ttl_s=settings.context_cache_ttl_s
-        ),
+        resolver=resolver,
         temporal=TemporalService(db, max_instances=settings.temporal_max_instances),
         max_body_bytes=settings.max_body_bytes,
         default_limit=settings.query_default_limit,
@@ -98,6 +113,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(auth_api.admin_router)
     app.include_router(ngsi_api.router)
     app.include_router(temporal_api.router)
+    app.include_router(subscriptions_api.router)
     app.include_router(ingest_api.router)
     app.include_router(ngsi_api.fallback_router)
     _mount_domains(app)

@@ -65,6 +65,9 @@ class WriteQueue:
         self._jobs = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        #: Called on the writer thread after each group of jobs (readers of the change feed
+        #: wake up at once instead of polling).
+        self.after_commit: list[Callable[[], None]] = []
 
     def run(self, job: Callable[[Connection], T]) -> T:
         """Run `job` in a write transaction on the writer thread; return or raise its outcome."""
@@ -117,6 +120,8 @@ class WriteQueue:
                     self._commit(live)
                 except BaseException as error:
                     _fail_all(live, error)
+                for listener in self.after_commit:
+                    listener()
                 self._maintain()
 
     def _maintain(self) -> None:
@@ -246,6 +251,10 @@ class Database:
     def run_write(self, job: Callable[[Connection], T]) -> T:
         """Run `job(conn)` in a write transaction shared with concurrent writers (group commit)."""
         return self._writes.run(job)
+
+    def on_commit(self, listener: Callable[[], None]) -> None:
+        """Call `listener` (quick, non-blocking) after each write group this process commits."""
+        self._writes.after_commit.append(listener)
 
     def submit_write(self, job: Callable[[Connection], T]) -> Future[T]:
         """Queue `job` for the writer and return its future at once."""

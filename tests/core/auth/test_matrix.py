@@ -38,9 +38,10 @@ PATH_VALUES = {
     "key_id": "nokey",
     "code": "PROBE",
     "request_id": "999999",
-    "resource": "subscriptions",
+    "resource": "csourceRegistrations",
     "device_id": "matrix-probe-none",
     "letter_id": "999999",
+    "subscription_id": "urn:ngsi-ld:Subscription:none",
 }
 
 #: Query strings some collection routes need to answer 200.

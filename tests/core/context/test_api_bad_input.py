@@ -217,4 +217,4 @@ def test_tenant_header_is_501(stored: TestClient) -> None:
 
 
 def test_unsupported_resource_is_422(stored: TestClient) -> None:
-    problem(stored.post(f"{BASE}/subscriptions", json={}), 422, "OperationNotSupported")
+    problem(stored.post(f"{BASE}/csourceRegistrations", json={}), 422, "OperationNotSupported")

@@ -704,7 +704,6 @@ async def unsupported(resource: str) -> Response:
 
 
 _PLANNED = {
-    "subscriptions",
     "csourceRegistrations",
     "csourceSubscriptions",
     "entityMaps",

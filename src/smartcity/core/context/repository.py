@@ -40,8 +40,8 @@ from smartcity.core.db import json_dumps
 from . import qlang
 from .errors import AlreadyExists
 from .model import LOCATION_IRI
-from .tables import attr_history, attr_index, entities
-from .times import add_months_us, format_us, parse_datetime_us
+from .tables import attr_history, attr_index, entities, entity_changes
+from .times import add_months_us, format_us, now_us, parse_datetime_us
 
 ENTITY_COLUMNS = (
     entities.c.pk,
@@ -426,6 +426,8 @@ def insert_entities(conn: Connection, records: Sequence[EntityRecord]) -> None:
     for record, pk in zip(records, pks, strict=True):
         record.pk = pk
     write_index(conn, records, fresh=True)
+    _created_in_transaction(conn).update(record.id for record in records)
+    record_changes(conn, [(r.id, r.types[0], "create", sorted(r.attrs)) for r in records])
 
 
 def update_entities(conn: Connection, records: Sequence[EntityRecord]) -> None:
@@ -584,14 +586,17 @@ _INDEX_OPS: dict[str, Callable[[Any, Any], ColumnElement[bool]]] = {
 
 def delete_entities(conn: Connection, entity_ids: Sequence[str]) -> set[str]:
     """Delete entities; return the ids that existed."""
-    deleted: set[str] = set()
+    deleted: dict[str, str] = {}
     for start in range(0, len(entity_ids), 500):
         chunk = list(entity_ids[start : start + 500])
         result = conn.execute(
-            delete(entities).where(entities.c.id.in_(chunk)).returning(entities.c.id)
+            delete(entities)
+            .where(entities.c.id.in_(chunk))
+            .returning(entities.c.id, entities.c.type)
         )
-        deleted.update(row.id for row in result)
-    return deleted
+        deleted.update((row.id, row.type) for row in result)
+    record_changes(conn, [(i, t, "delete", None) for i, t in deleted.items()])
+    return set(deleted)
 
 
 # --- history -----------------------------------------------------------------------------
@@ -633,6 +638,74 @@ def append_history(conn: Connection, rows: Sequence[HistoryRow]) -> None:
         for row in rows
     ]
     _executemany(conn, _INSERT_HISTORY_SQL.format(values), history)
+    _record_updates(conn, rows)
+
+
+def _record_updates(conn: Connection, rows: Sequence[HistoryRow]) -> None:
+    """One "update" change per entity whose attributes were written (not just created)."""
+    created = _created_in_transaction(conn)
+    written: dict[str, tuple[str, set[str]]] = {}
+    for row in rows:
+        if row.entity_id not in created:
+            written.setdefault(row.entity_id, (row.entity_type, set()))[1].add(row.attr)
+    record_changes(conn, [(i, t, "update", sorted(attrs)) for i, (t, attrs) in written.items()])
+
+
+#: conn.info key: ids created in this transaction (their history rows are not "updates").
+_CREATED_KEY = "smartcity_created_entities"
+
+
+def _created_in_transaction(conn: Connection) -> set[str]:
+    """The ids created in the connection's current transaction (pooled connections live on)."""
+    transaction = conn.get_transaction()
+    held = conn.info.get(_CREATED_KEY)
+    if held is None or held[0] is not transaction:
+        held = conn.info[_CREATED_KEY] = (transaction, set())
+    created: set[str] = held[1]
+    return created
+
+
+_INSERT_CHANGE_SQL = (
+    "INSERT INTO entity_changes (at, entity_id, entity_type, op, attrs) VALUES ({})"
+)
+_CHANGE_PLACEHOLDERS = {"sqlite": "?, ?, ?, ?, ?", "postgresql": "%s, %s, %s, %s, %s::jsonb"}
+
+
+def record_changes(
+    conn: Connection, changes: Sequence[tuple[str, str, str, list[str] | None]]
+) -> None:
+    """Append (entity id, type, op, attributes) to the change feed, in this transaction."""
+    if not changes:
+        return
+    at = now_us()
+    rows = [
+        (entity_id, entity_type, op, None if attrs is None else json_dumps(attrs))
+        for entity_id, entity_type, op, attrs in changes
+    ]
+    sql = _INSERT_CHANGE_SQL.format(_CHANGE_PLACEHOLDERS[conn.dialect.name])
+    _executemany(conn, sql, [(at, *row) for row in rows])
+
+
+def read_changes(conn: Connection, after_seq: int, limit: int) -> list[dict[str, Any]]:
+    """Change-feed rows after a sequence number, oldest first."""
+    stmt = (
+        select(entity_changes)
+        .where(entity_changes.c.seq > after_seq)
+        .order_by(entity_changes.c.seq)
+        .limit(limit)
+    )
+    return [dict(row) for row in conn.execute(stmt).mappings()]
+
+
+def last_change_seq(conn: Connection) -> int:
+    """The newest change-feed sequence number (0 when empty)."""
+    return int(conn.execute(select(func.max(entity_changes.c.seq))).scalar() or 0)
+
+
+def purge_changes(conn: Connection, before_us: int) -> int:
+    """Drop change-feed rows older than an instant; how many."""
+    stmt = delete(entity_changes).where(entity_changes.c.at < before_us)
+    return int(conn.execute(stmt).rowcount)
 
 
 def existing_history_keys(

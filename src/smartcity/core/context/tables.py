@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Float,
     ForeignKey,
     Index,
+    Integer,
     MetaData,
     Table,
     Text,
@@ -68,4 +70,55 @@ attr_history = Table(
     Index("ix_attr_history_entity_attr_time", "entity_id", "attr", "observed_at", "value_num"),
     Index("ix_attr_history_type_time", "entity_type", "observed_at"),
     sqlite_autoincrement=True,
+)
+
+# The change feed (a transactional outbox): one row per entity created, changed or deleted,
+# written in the transaction that made the change, read in order by the event dispatcher.
+entity_changes = Table(
+    "entity_changes",
+    metadata,
+    Column("seq", BigPk, primary_key=True, autoincrement=True),
+    Column("at", BigInteger, nullable=False),
+    Column("entity_id", Text, nullable=False),
+    Column("entity_type", Text, nullable=False),
+    # "create", "update" or "delete".
+    Column("op", Text, nullable=False),
+    # Attribute IRIs written (create/update); NULL for delete.
+    Column("attrs", Json, nullable=True),
+    Index("ix_entity_changes_at", "at"),
+    sqlite_autoincrement=True,
+)
+
+# NGSI-LD subscriptions: the request body as given (compacted terms) with its @context,
+# plus the state the broker keeps (status counters, the owner's hidden personal types).
+subscriptions = Table(
+    "subscriptions",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("owner", Text, nullable=False),
+    Column("body", Json, nullable=False),
+    Column("context", Json, nullable=True),
+    Column("hidden_types", Json, nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("expires_at", BigInteger, nullable=True),
+    Column("times_sent", Integer, nullable=False),
+    Column("last_notification", BigInteger, nullable=True),
+    Column("last_success", BigInteger, nullable=True),
+    Column("last_failure", BigInteger, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("modified_at", BigInteger, nullable=False),
+)
+
+# Notifications waiting to be delivered (retried with backoff while the receiver is down).
+notification_outbox = Table(
+    "notification_outbox",
+    metadata,
+    Column("id", BigPk, primary_key=True, autoincrement=True),
+    Column("subscription_id", Text, nullable=False),
+    Column("payload", Json, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", BigInteger, nullable=False),
+    Column("last_error", Text, nullable=True),
+    Index("ix_notification_outbox_due", "next_attempt_at"),
 )

@@ -1,0 +1,157 @@
+"""NGSI-LD subscriptions: the API, notifications to a real HTTP receiver, and retries."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import orjson
+import pytest
+from fastapi.testclient import TestClient
+
+SUBS = "/ngsi-ld/v1/subscriptions"
+ENTITY = "urn:ngsi-ld:WaterLevel:ninh-kieu"
+
+
+class Receiver:
+    """A webhook on 127.0.0.1 that records the notifications it gets."""
+
+    def __init__(self, port: int = 0) -> None:
+        received: list[dict[str, Any]] = []
+        self.received = received
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers["Content-Length"])
+                received.append(
+                    {"body": orjson.loads(self.rfile.read(length)), "headers": dict(self.headers)}
+                )
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *_args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/notify"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    webhook = Receiver()
+    yield webhook
+    webhook.close()
+
+
+def wait_for(check: Callable[[], Any], timeout_s: float = 10.0) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("timed out")
+
+
+def subscription(uri: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "type": "Subscription",
+        "entities": [{"type": "WaterLevel"}],
+        "watchedAttributes": ["level"],
+        "notification": {"endpoint": {"uri": uri}, "format": "keyValues"},
+        **extra,
+    }
+
+
+def create_entity(client: TestClient, level: float) -> None:
+    body = {"id": ENTITY, "type": "WaterLevel", "level": {"type": "Property", "value": level}}
+    assert client.post("/ngsi-ld/v1/entities", json=body).status_code == 201
+
+
+def set_level(client: TestClient, level: float) -> None:
+    response = client.patch(
+        f"/ngsi-ld/v1/entities/{ENTITY}/attrs", json={"level": {"value": level}}
+    )
+    assert response.status_code == 204, response.text
+
+
+def test_create_get_pause_delete(client: TestClient) -> None:
+    response = client.post(SUBS, json=subscription("http://127.0.0.1:9/x"))
+    assert response.status_code == 201, response.text
+    location = response.headers["Location"]
+    shown = client.get(location).json()
+    assert shown["status"] == "active"
+    assert shown["notification"]["timesSent"] == 0
+    assert client.patch(location, json={"isActive": False}).status_code == 204
+    assert client.get(location).json()["status"] == "paused"
+    assert [s["id"] for s in client.get(SUBS).json()] == [location.rsplit("/", 1)[1]]
+    assert client.delete(location).status_code == 204
+    assert client.get(location).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ({"type": "Subscription", "entities": [{"type": "T"}]}, 400),
+        (subscription("ftp://example.org/x"), 400),
+        (subscription("http://127.0.0.1:9/x", q="level>>"), 400),
+        (subscription("http://127.0.0.1:9/x", timeInterval=60), 422),
+        (subscription("http://127.0.0.1:9/x", throttling=-1), 400),
+        ({**subscription("http://127.0.0.1:9/x"), "type": "Other"}, 400),
+    ],
+    ids=["no-notification", "not-http", "bad-q", "periodic", "throttling", "type"],
+)
+def test_bad_subscriptions_are_refused(
+    client: TestClient, body: dict[str, Any], status: int
+) -> None:
+    response = client.post(SUBS, json=body)
+    assert response.status_code == status, response.text
+    assert response.json()["type"].startswith("https://uri.etsi.org/ngsi-ld/errors/")
+    assert client.get(SUBS).json() == []
+
+
+def test_a_watched_change_is_notified(client: TestClient, receiver: Receiver) -> None:
+    assert client.post(SUBS, json=subscription(receiver.url, q="level>1.5")).status_code == 201
+    create_entity(client, 1.0)  # does not match q
+    set_level(client, 2.1)
+    wait_for(lambda: receiver.received)
+    (notification,) = [r["body"] for r in receiver.received]
+    assert notification["type"] == "Notification"
+    assert notification["data"] == [{"id": ENTITY, "type": "WaterLevel", "level": 2.1}]
+    sub = client.get(SUBS).json()[0]
+    wait_for(lambda: client.get(SUBS).json()[0]["notification"]["timesSent"] == 1)
+    assert sub["notification"]["status"] == "ok"
+
+
+def test_a_receiver_that_was_down_gets_what_it_missed(client: TestClient) -> None:
+    client.app.state.notifier.max_backoff_s = 0.2  # type: ignore[attr-defined]
+    with socket.socket() as probe:  # a port nobody listens on, yet
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    assert client.post(SUBS, json=subscription(f"http://127.0.0.1:{port}/n")).status_code == 201
+    create_entity(client, 1.0)
+    set_level(client, 2.5)
+    set_level(client, 3.0)
+    wait_for(lambda: client.get(SUBS).json()[0]["notification"].get("lastFailure"))
+    assert client.get(SUBS).json()[0]["notification"]["status"] == "failed"
+    late = Receiver(port)
+    try:
+        wait_for(lambda: len(late.received) >= 3)
+        levels = [r["body"]["data"][0]["level"] for r in late.received]
+        assert levels == [1.0, 2.5, 3.0]  # creation, then both updates, in order
+        wait_for(lambda: client.get(SUBS).json()[0]["notification"]["status"] == "ok")
+    finally:
+        late.close()
