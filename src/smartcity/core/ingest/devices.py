@@ -297,26 +297,18 @@ def _group_row(group: GroupIn, actor: str, now: int) -> dict[str, Any]:
 
 
 def _group_values(patch: GroupPatch) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    for name in ("entity_type", "resource", "expected_interval_s"):
-        if getattr(patch, name) is not None:
-            values[name] = getattr(patch, name)
-    if patch.attributes is not None:
-        values["attributes"] = [_attr_json(a) for a in patch.attributes]
-    if patch.commands is not None:
-        values["commands"] = [c.name for c in patch.commands]
-    if patch.static_attributes is not None:
-        values["static_attributes"] = [s.model_dump() for s in patch.static_attributes]
-    if patch.explicitAttrs is not None:
-        values["explicit_attrs"] = patch.explicitAttrs
-    return values
+    return _patch_values(patch, ("entity_type", "resource", "expected_interval_s"))
 
 
 def _device_values(patch: DevicePatch) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    for name in ("expected_interval_s", "location", "transport"):
-        if getattr(patch, name) is not None:
-            values[name] = getattr(patch, name)
+    return _patch_values(patch, ("expected_interval_s", "location", "transport"))
+
+
+def _patch_values(patch: GroupPatch | DevicePatch, plain: tuple[str, ...]) -> dict[str, Any]:
+    """Column values for the members a PUT body sets (groups and devices share the mapping)."""
+    values: dict[str, Any] = {
+        name: getattr(patch, name) for name in plain if getattr(patch, name) is not None
+    }
     if patch.attributes is not None:
         values["attributes"] = [_attr_json(a) for a in patch.attributes]
     if patch.commands is not None:
