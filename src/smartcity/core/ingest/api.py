@@ -38,7 +38,14 @@ from .errors import (
     NotFound,
     Unavailable,
 )
-from .mapping import JSON_PROTOCOL, UL_PROTOCOL, Rejected, command_payload
+from .mapping import (
+    JSON_PROTOCOL,
+    UL_PROTOCOL,
+    Rejected,
+    UnknownDevice,
+    UnknownGroup,
+    command_payload,
+)
 from .pipeline import Inbound, Ingestor, QueueFull, Receipt
 from .schemas import CommandRequest, DeviceIn, DevicePatch, DevicesIn, GroupPatch, GroupsIn
 
@@ -255,16 +262,16 @@ async def _ingest(state: IngestState, inbound: Inbound) -> Receipt:
         raise Unavailable(str(error)) from None
     receipt = await asyncio.wrap_future(future)
     if receipt.dead_letter is not None:
-        raise _refusal(receipt.dead_letter)
+        raise _refusal(receipt.rejection or Rejected(receipt.dead_letter))
     return receipt
 
 
-def _refusal(reason: str, kept: bool = True) -> IotError:
+def _refusal(rejection: Rejected, kept: bool = True) -> IotError:
     """The IoT Agent error for a refused message (kept: it is stored as a dead letter)."""
-    shown = reason + (" (kept as a dead letter)" if kept else "")
-    if reason.startswith("unknown apikey"):
+    shown = rejection.reason + (" (kept as a dead letter)" if kept else "")
+    if isinstance(rejection, UnknownGroup):
         return GroupNotFound(shown)
-    if reason.startswith("unknown device"):
+    if isinstance(rejection, UnknownDevice):
         return DeviceNotFound(shown)
     return MeasureRejected(shown)
 
@@ -277,7 +284,7 @@ async def _maybe_commands(
     try:
         profile = state.devices.profile(k, i)
     except Rejected as error:
-        raise _refusal(error.reason, kept=False) from None
+        raise _refusal(error, kept=False) from None
     pending = await run_in_threadpool(state.commands.poll, profile)
     if protocol == UL_PROTOCOL:
         lines = [

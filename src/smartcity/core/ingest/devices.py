@@ -31,7 +31,7 @@ from .errors import (
     GroupNotFound,
     OutOfScope,
 )
-from .mapping import UL_PROTOCOL, AttrSpec, DeviceProfile, Rejected
+from .mapping import UL_PROTOCOL, AttrSpec, DeviceProfile, Rejected, UnknownDevice, UnknownGroup
 from .schemas import AttributeIn, DeviceIn, DevicePatch, GroupIn, GroupPatch
 
 #: Says whether the caller may provision or command devices of an (expanded) entity type.
@@ -205,9 +205,9 @@ class DeviceRegistry:
             group = repository.get_group(conn, apikey)
             device = repository.get_device(conn, device_id)
         if group is None:
-            return Rejected(f"unknown apikey {apikey!r}")
+            return UnknownGroup(f"unknown apikey {apikey!r}")
         if device is None or device["apikey"] != apikey:
-            return Rejected(f"unknown device {device_id!r} under this apikey")
+            return UnknownDevice(f"unknown device {device_id!r} under this apikey")
         return _profile(group, device)
 
     # --- helpers -------------------------------------------------------------------------

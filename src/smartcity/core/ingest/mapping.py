@@ -39,6 +39,14 @@ class Rejected(Exception):
         self.reason = reason
 
 
+class UnknownGroup(Rejected):
+    """No service group has the apikey the message names."""
+
+
+class UnknownDevice(Rejected):
+    """The apikey's group has no device with this id."""
+
+
 @dataclass(frozen=True)
 class AttrSpec:
     """How one device attribute maps: payload key (`object_id`) → NGSI-LD name and type."""

@@ -68,6 +68,8 @@ class Receipt:
     stored: int = 0
     duplicates: int = 0
     dead_letter: str | None = None
+    #: Why the mapping refused the message (None for store-side refusals).
+    rejection: Rejected | None = None
     commands: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -83,6 +85,7 @@ class _Item:
     measures: list[Measure] = field(default_factory=list)
     results: dict[str, Any] = field(default_factory=dict)
     reason: str | None = None
+    rejection: Rejected | None = None
     attempts: int = 0
 
     @property
@@ -183,7 +186,7 @@ class Ingestor:
                     item.profile, groups, inbound.received_us, self.max_future_us
                 )
         except Rejected as error:
-            item.reason = error.reason
+            item.reason, item.rejection = error.reason, error
         except Exception as error:  # never let one payload stop the consumer
             log.exception("unexpected error mapping a device message")
             item.reason = f"could not be processed: {error.__class__.__name__}"
@@ -214,7 +217,9 @@ class Ingestor:
         """One transaction: values, device last-seen, command results and dead letters."""
         with self.metrics.batch_seconds.time():
             now = now_us()
-            receipts = [Receipt(dead_letter=item.reason) for item in batch]
+            receipts = [
+                Receipt(dead_letter=item.reason, rejection=item.rejection) for item in batch
+            ]
             observations: list[Observation] = []
             for item, receipt in zip(batch, receipts, strict=True):
                 before = len(observations)
