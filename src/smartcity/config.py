@@ -80,6 +80,15 @@ class Settings(BaseSettings):
     device_health_mirror_s: float = 60.0
     dead_letter_retention_days: int = 30
 
+    # --- events, leadership and alerts (issue 5) ---
+    # nats://host:port: events reach every process through NATS JetStream (server mode).
+    nats_url: str | None = None
+    nats_stream: str = "SMARTCITY_EVENTS"
+    # How often the leader reads other processes' changes from the feed table.
+    feed_poll_s: float = 1.0
+    # How often a follower tries to become leader (and the leader checks it still is).
+    leader_retry_s: float = 2.0
+
     def resolved_database_url(self) -> str:
         """The SQLAlchemy URL: the configured one, else a SQLite file in the data dir."""
         if self.database_url:

@@ -1,0 +1,1 @@
+"""Rules, alerts, incidents with their SOPs, and notifications (issue 5)."""
