@@ -57,3 +57,19 @@ def require_mqtt_broker() -> str:
     except OSError as error:
         server_missing(f"MQTT broker not reachable at {MQTT_HOST}:{MQTT_PORT} ({error})")
     return f"mqtt://{MQTT_HOST}:{MQTT_PORT}"
+
+
+NATS_HOST = os.environ.get("SMARTCITY_TEST_NATS_HOST", "127.0.0.1")
+NATS_PORT = int(os.environ.get("SMARTCITY_TEST_NATS_PORT", "4222"))
+
+
+def require_nats() -> str:
+    """The test NATS server's nats:// URL; skip loudly (fail in CI) when nothing listens there."""
+    import socket
+
+    try:
+        with socket.create_connection((NATS_HOST, NATS_PORT), timeout=2):
+            pass
+    except OSError as error:
+        server_missing(f"NATS server not reachable at {NATS_HOST}:{NATS_PORT} ({error})")
+    return f"nats://{NATS_HOST}:{NATS_PORT}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 import orjson
@@ -17,6 +18,14 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from smartcity import __version__
 from smartcity.config import Settings, get_settings
+from smartcity.core.alerts import api as alerts_api
+from smartcity.core.alerts.runtime import (
+    LeaderWork,
+    build_alert_notifier,
+    build_alerting,
+    install_configuration,
+    leader_jobs,
+)
 from smartcity.core.auth import api as auth_api
 from smartcity.core.auth.audit import AuditLog
 from smartcity.core.auth.credentials import TokenSigner, load_secret_key
@@ -43,10 +52,12 @@ from smartcity.core.context.service import ContextBroker
 from smartcity.core.context.subscriptions import SubscriptionService
 from smartcity.core.context.temporal import TemporalService
 from smartcity.core.db import Database, open_database
+from smartcity.core.eventbridge import NatsBridge
 from smartcity.core.events import EventBus
 from smartcity.core.ingest import api as ingest_api
 from smartcity.core.ingest.runtime import IngestRuntime, build_ingest
-from smartcity.core.registry import DOMAINS, Domain
+from smartcity.core.jobs import Leadership, Scheduler
+from smartcity.core.registry import DOMAINS, Domain, Job
 
 log = logging.getLogger(__name__)
 
@@ -67,18 +78,48 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         timeout_s=settings.context_fetch_timeout_s, cache_ttl_s=settings.context_cache_ttl_s
     )
     subscriptions = SubscriptionService(db, resolver)
-    feed = ChangeFeed(db, events)
+    feed = ChangeFeed(db, events, poll_s=settings.feed_poll_s)
+    alerting = build_alerting(settings, db, broker, events, resolver.resolve(None))
     feed.handlers.append(subscriptions.on_changes)
+    feed.handlers.append(alerting.engine.on_changes)
     notifier = Notifier(db)
+    alert_notifier = build_alert_notifier(settings, db)
+    events.subscribe("alert.", lambda _event: alert_notifier.wake())
+    leadership = Leadership(db, retry_s=settings.leader_retry_s, lock_dir=settings.data_dir)
+    leader_work = LeaderWork(feed, [notifier, alert_notifier])
+    leadership.on_elected(leader_work.start)
+    leadership.on_deposed(leader_work.stop)
+    scheduler = Scheduler(leadership)
+    for job in leader_jobs(settings, alerting):
+        scheduler.add(job)
+    scheduler.add(Job("periodic-subscriptions", timedelta(seconds=1), subscriptions.periodic_due))
+    bridge = (
+        NatsBridge(events, settings.nats_url, settings.nats_stream) if settings.nats_url else None
+    )
+
+    running: list[bool] = []
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        runtime.start()
-        feed.start()
-        notifier.start()
+        # Tests may enter one app's lifespan from two clients at once: the first starts
+        # the background work, the last one out stops it.
+        running.append(True)
+        if len(running) == 1:
+            runtime.start()
+            feed.mark_start()
+            install_configuration(settings, alerting)
+            if bridge is not None:
+                bridge.start()
+            leadership.start()
+            scheduler.start()
         yield
-        notifier.stop()
-        feed.stop()
+        running.pop()
+        if running:
+            return
+        scheduler.stop()
+        leadership.stop()
+        if bridge is not None:
+            bridge.stop()
         runtime.stop()
         if database is None:
             db.dispose()
@@ -96,6 +137,10 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.subscriptions = subscriptions
     app.state.change_feed = feed
     app.state.notifier = notifier
+    app.state.alerting = alerting
+    app.state.alert_notifier = alert_notifier
+    app.state.leadership = leadership
+    app.state.event_bridge = bridge
     app.state.ingest = ingest
     app.state.ingest_runtime = runtime
     app.state.ngsi = ngsi_api.BrokerState(
@@ -115,6 +160,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(temporal_api.router)
     app.include_router(subscriptions_api.router)
     app.include_router(ingest_api.router)
+    app.include_router(alerts_api.router)
+    app.include_router(alerts_api.me_router)
     app.include_router(ngsi_api.fallback_router)
     _mount_domains(app)
 
@@ -124,8 +171,13 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         dependencies=[Depends(Permission(Action.READ, Resource.PUBLIC))],
     )
     def healthz() -> dict[str, Any]:
-        """Liveness: version and storage backend."""
-        return {"status": "ok", "version": __version__, "backend": db.dialect}
+        """Liveness: version, storage backend, and whether this process leads (runs the jobs)."""
+        return {
+            "status": "ok",
+            "version": __version__,
+            "backend": db.dialect,
+            "leader": leadership.is_leader,
+        }
 
     return app
 

@@ -88,6 +88,16 @@ class Settings(BaseSettings):
     feed_poll_s: float = 1.0
     # How often a follower tries to become leader (and the leader checks it still is).
     leader_retry_s: float = 2.0
+    # How often the leader escalates unacknowledged alerts and checks absence-of-data rules.
+    alert_sweep_s: float = 5.0
+    absence_sweep_s: float = 30.0
+    # E-mail for alert notifications; without a host, e-mails wait in the outbox.
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    smtp_sender: str = "ioc@cantho.gov.vn"
 
     def resolved_database_url(self) -> str:
         """The SQLAlchemy URL: the configured one, else a SQLite file in the data dir."""

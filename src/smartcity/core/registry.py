@@ -62,6 +62,7 @@ DOMAINS: list[Domain] = []
 
 def all_metadata() -> list[MetaData]:
     """Table metadata of core and every registered domain (for Alembic)."""
+    from smartcity.core.alerts.tables import metadata as alerts_metadata
     from smartcity.core.auth.tables import metadata as auth_metadata
     from smartcity.core.context.tables import metadata as context_metadata
     from smartcity.core.ingest.tables import metadata as ingest_metadata
@@ -70,5 +71,6 @@ def all_metadata() -> list[MetaData]:
         context_metadata,
         auth_metadata,
         ingest_metadata,
+        alerts_metadata,
         *(d.metadata for d in DOMAINS if d.metadata is not None),
     ]

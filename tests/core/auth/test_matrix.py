@@ -42,12 +42,17 @@ PATH_VALUES = {
     "device_id": "matrix-probe-none",
     "letter_id": "999999",
     "subscription_id": "urn:ngsi-ld:Subscription:none",
+    "alert_id": "999999",
+    "rule_id": "matrix-probe-none",
+    "incident_id": "999999",
+    "position": "1",
 }
 
 #: Query strings some collection routes need to answer 200.
 SAMPLE_QUERIES = {
     "/ngsi-ld/v1/entities": "type=MatrixProbe",
     "/ngsi-ld/v1/temporal/entities": "type=MatrixProbe",
+    "/api/alerts/stream": "timeout=0",
 }
 
 R, W = "read", "write"
@@ -64,6 +69,8 @@ EXPECTED_GRANTS: dict[Role, dict[str, set[str]]] = {
         "devices": {R},
         "metrics": {R},
         "telemetry": {W},
+        "alerts": {R, W},
+        "rules": {R, W},
     },
     Role.OFFICER: {
         "public": {R},
@@ -74,6 +81,8 @@ EXPECTED_GRANTS: dict[Role, dict[str, set[str]]] = {
         "departments": {R},
         "devices": {R},
         "telemetry": {W},
+        "alerts": {R, W},
+        "rules": {R},
     },
     Role.CITIZEN: {
         "public": {R},

@@ -108,11 +108,11 @@ def test_create_get_pause_delete(client: TestClient) -> None:
         ({"type": "Subscription", "entities": [{"type": "T"}]}, 400),
         (subscription("ftp://example.org/x"), 400),
         (subscription("http://127.0.0.1:9/x", q="level>>"), 400),
-        (subscription("http://127.0.0.1:9/x", timeInterval=60), 422),
+        (subscription("http://127.0.0.1:9/x", timeInterval=60), 400),
         (subscription("http://127.0.0.1:9/x", throttling=-1), 400),
         ({**subscription("http://127.0.0.1:9/x"), "type": "Other"}, 400),
     ],
-    ids=["no-notification", "not-http", "bad-q", "periodic", "throttling", "type"],
+    ids=["no-notification", "not-http", "bad-q", "periodic-watching", "throttling", "type"],
 )
 def test_bad_subscriptions_are_refused(
     client: TestClient, body: dict[str, Any], status: int
@@ -155,3 +155,17 @@ def test_a_receiver_that_was_down_gets_what_it_missed(client: TestClient) -> Non
         wait_for(lambda: client.get(SUBS).json()[0]["notification"]["status"] == "ok")
     finally:
         late.close()
+
+
+def test_a_periodic_subscription_sends_the_current_state_every_interval(
+    client: TestClient, receiver: Receiver
+) -> None:
+    create_entity(client, 1.2)
+    body = subscription(receiver.url, timeInterval=1)
+    del body["watchedAttributes"]
+    response = client.post(SUBS, json=body)
+    assert response.status_code == 201, response.text
+    wait_for(lambda: len(receiver.received) >= 2, timeout_s=15)
+    assert [r["body"]["data"][0]["level"] for r in receiver.received[:2]] == [1.2, 1.2]
+    set_level(client, 1.3)  # the next period carries the new state
+    wait_for(lambda: receiver.received[-1]["body"]["data"][0]["level"] == 1.3, timeout_s=15)

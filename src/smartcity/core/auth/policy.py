@@ -60,6 +60,10 @@ class Resource(StrEnum):
     TELEMETRY = "telemetry"
     # Prometheus metrics of the platform.
     METRICS = "metrics"
+    # Alerts and incidents: the operations room's work (officers: their departments').
+    ALERTS = "alerts"
+    # Alert rules and the incident types with their SOP checklists.
+    RULES = "rules"
 
 
 R, W = Action.READ, Action.WRITE
@@ -75,6 +79,8 @@ GRANTS: dict[Role, dict[Resource, frozenset[Action]]] = {
         Resource.DEPARTMENTS: frozenset({R}),
         Resource.DEVICES: frozenset({R}),
         Resource.METRICS: frozenset({R}),
+        Resource.ALERTS: frozenset({R, W}),
+        Resource.RULES: frozenset({R, W}),
     },
     Role.OFFICER: {
         Resource.PUBLIC: frozenset({R}),
@@ -83,6 +89,8 @@ GRANTS: dict[Role, dict[Resource, frozenset[Action]]] = {
         Resource.OWN_ACCOUNT: frozenset({R, W}),
         Resource.DEPARTMENTS: frozenset({R}),
         Resource.DEVICES: frozenset({R}),
+        Resource.ALERTS: frozenset({R, W}),
+        Resource.RULES: frozenset({R}),
     },
     Role.CITIZEN: {
         Resource.PUBLIC: frozenset({R}),

@@ -1,25 +1,36 @@
-"""Delivers queued NGSI-LD notifications over HTTP, retrying with backoff while receivers are down.
+"""Delivers queued NGSI-LD notifications over HTTP or MQTT, retrying while receivers are down.
 
 A notification leaves the outbox only once its receiver answered 2xx; until then it is tried
 again after 1, 2, 4 … seconds (at most `max_backoff_s`), so a receiver that was down gets
 what it missed, in order, when it comes back. Notifications older than `max_age_s` are given
 up (counted as failures on their subscription).
+
+MQTT endpoints (`mqtt://host:port/topic`) get the NGSI-LD MQTT binding's message: a JSON
+object with `metadata` (the receiverInfo headers and the content type) and `body` (the
+notification), published with the subscription's `MQTT-QoS` (notifierInfo, default 0); a
+QoS 1/2 message counts as delivered once the broker acknowledged it.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any
+from urllib.parse import SplitResult, urlsplit
 
 import httpx
 import orjson
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from sqlalchemy import Connection, delete, select, update
 
 from smartcity.core.db import Database
 
 from .tables import notification_outbox, subscriptions
 from .times import now_us
+
+MQTT_TIMEOUT_S = 5.0
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +55,12 @@ class Notifier:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.mqtt = MqttPublisher()
         database.on_commit(self._wake.set)
 
     def start(self) -> None:
-        """Deliver in a background thread."""
+        """Deliver in a background thread (again after a stop: leadership may come back)."""
+        self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="notifier", daemon=True)
         self._thread.start()
 
@@ -57,7 +70,8 @@ class Notifier:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
-        self.client.close()
+            self._thread = None
+        self.mqtt.close()
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -101,19 +115,23 @@ class Notifier:
             if contexts:
                 rel = "http://www.w3.org/ns/json-ld#context"
                 headers["Link"] = f'<{contexts[0]}>; rel="{rel}"; type="application/ld+json"'
-        try:
-            response = self.client.post(
-                endpoint["uri"], content=orjson.dumps(body), headers=headers
-            )
-            error = None if response.is_success else f"HTTP {response.status_code}"
-        except httpx.HTTPError as failure:
-            error = f"{failure.__class__.__name__}: {failure}"
+        if endpoint["uri"].startswith("mqtt"):
+            error = self.mqtt.publish(endpoint, {"metadata": headers, "body": body})
+        else:
+            error = self._post(endpoint["uri"], body, headers)
         now = now_us()
         if error is None:
             self.database.run_write(lambda conn: _delivered(conn, row, now))
             return True
         self.database.run_write(lambda conn: _failed(conn, row, now, error, self._backoff(row)))
         return False
+
+    def _post(self, uri: str, body: dict[str, Any], headers: dict[str, str]) -> str | None:
+        try:
+            response = self.client.post(uri, content=orjson.dumps(body), headers=headers)
+        except httpx.HTTPError as failure:
+            return f"{failure.__class__.__name__}: {failure}"
+        return None if response.is_success else f"HTTP {response.status_code}"
 
     def _backoff(self, row: dict[str, Any]) -> int:
         return int(min(self.max_backoff_s, 2.0 ** row["attempts"]) * 1e6)
@@ -143,3 +161,75 @@ def _failed(conn: Connection, row: dict[str, Any], now: int, error: str, backoff
             last_error=error[:500],
         )
     )
+
+
+class MqttPublisher:
+    """One MQTT connection per broker that notifications go to, opened when first needed."""
+
+    def __init__(self) -> None:
+        self._clients: dict[tuple[str, int, bool, str | None], mqtt.Client] = {}
+
+    def publish(self, endpoint: dict[str, Any], message: dict[str, Any]) -> str | None:
+        """Publish to the endpoint's topic; None when done, else why not."""
+        parsed = urlsplit(endpoint["uri"])
+        qos = int(_info(endpoint, "MQTT-QoS", "0"))
+        try:
+            client = self._client(parsed, _info(endpoint, "MQTT-Version", "mqtt5.0"))
+            info = client.publish(parsed.path.lstrip("/"), orjson.dumps(message), qos=qos)
+            info.wait_for_publish(MQTT_TIMEOUT_S)
+        except (OSError, RuntimeError, ValueError) as failure:
+            self._drop(parsed)
+            return f"MQTT {failure.__class__.__name__}: {failure}"
+        if info.rc != mqtt.MQTT_ERR_SUCCESS or not info.is_published():
+            self._drop(parsed)
+            return f"MQTT publish failed ({mqtt.error_string(info.rc)})"
+        return None
+
+    def _client(self, parsed: SplitResult, version: str) -> mqtt.Client:
+        key = (
+            parsed.hostname or "",
+            parsed.port or 1883,
+            parsed.scheme == "mqtts",
+            parsed.username,
+        )
+        client = self._clients.get(key)
+        if client is not None and client.is_connected():
+            return client
+        protocol = (
+            MQTTProtocolVersion.MQTTv311 if version == "mqtt3.1.1" else MQTTProtocolVersion.MQTTv5
+        )
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=protocol)
+        if parsed.username:
+            client.username_pw_set(parsed.username, parsed.password)
+        if key[2]:
+            client.tls_set()
+        client.connect(key[0], key[1] if parsed.port else (8883 if key[2] else 1883))
+        client.loop_start()
+        deadline = time.monotonic() + MQTT_TIMEOUT_S
+        while not client.is_connected() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if not client.is_connected():
+            client.loop_stop()
+            raise OSError(f"cannot connect to {key[0]}:{key[1]}")
+        self._clients[key] = client
+        return client
+
+    def _drop(self, parsed: SplitResult) -> None:
+        for key in [k for k in self._clients if k[0] == (parsed.hostname or "")]:
+            client = self._clients.pop(key)
+            client.loop_stop()
+            client.disconnect()
+
+    def close(self) -> None:
+        """Disconnect from every broker."""
+        for client in self._clients.values():
+            client.disconnect()
+            client.loop_stop()
+        self._clients.clear()
+
+
+def _info(endpoint: dict[str, Any], key: str, default: str) -> str:
+    for item in endpoint.get("notifierInfo", []):
+        if item["key"] == key:
+            return str(item["value"])
+    return default

@@ -40,7 +40,7 @@ from smartcity.core.db import json_dumps
 from . import qlang
 from .errors import AlreadyExists
 from .model import LOCATION_IRI
-from .tables import attr_history, attr_index, entities, entity_changes
+from .tables import attr_history, attr_index, entities, entity_changes, feed_cursors
 from .times import add_months_us, format_us, now_us, parse_datetime_us
 
 ENTITY_COLUMNS = (
@@ -700,6 +700,19 @@ def read_changes(conn: Connection, after_seq: int, limit: int) -> list[dict[str,
 def last_change_seq(conn: Connection) -> int:
     """The newest change-feed sequence number (0 when empty)."""
     return int(conn.execute(select(func.max(entity_changes.c.seq))).scalar() or 0)
+
+
+def read_cursor(conn: Connection, name: str) -> int | None:
+    """Where the named feed reader got to, if it ever saved its place."""
+    row = conn.execute(select(feed_cursors.c.seq).where(feed_cursors.c.name == name)).first()
+    return int(row[0]) if row else None
+
+
+def save_cursor(conn: Connection, name: str, seq: int) -> None:
+    """Remember where the named feed reader got to."""
+    stmt = update(feed_cursors).where(feed_cursors.c.name == name).values(seq=seq, at=now_us())
+    if not conn.execute(stmt).rowcount:
+        conn.execute(insert(feed_cursors).values(name=name, seq=seq, at=now_us()))
 
 
 def purge_changes(conn: Connection, before_us: int) -> int:

@@ -25,12 +25,14 @@ from smartcity.core.events import Event
 
 from . import geo, model, qlang, repository
 from .access import local_name
-from .errors import AlreadyExists, BadRequestData, OperationNotSupported, ResourceNotFound
+from .errors import AlreadyExists, BadRequestData, ResourceNotFound
 from .jsonld import ActiveContext, ContextResolver
 from .tables import notification_outbox, subscriptions
 from .times import format_us, now_us, parse_datetime_us
 
 FORMATS = ("normalized", "keyValues", "concise")
+#: mqtt://[user:password@]host[:port]/topic (NGSI-LD MQTT notification binding).
+_MQTT_URI = re.compile(r"^mqtts?://([^\s/@]+@)?[^\s/@]+/\S+$")
 _ALLOWED_MEMBERS = frozenset(
     {
         "id",
@@ -75,21 +77,28 @@ class Compiled:
     format: str
     hidden_types: frozenset[str]
     throttling_us: int
+    #: Periodic subscriptions (timeInterval) notify on a clock, not on changes.
+    interval_us: int
     last_notification: int | None
     endpoint: dict[str, Any] = field(default_factory=dict)
 
     def wants(self, event: Event) -> bool:
         """Whether an entity change could concern this subscription (before q and geoQ)."""
+        if self.interval_us:
+            return False
         entity_type = event.data["type"]
         if local_name(entity_type) in self.hidden_types:
             return False
-        if not self.any_entity and not self._selected(event.subject, entity_type):
+        if not self.selects(event.subject, entity_type):
             return False
         if self.watched and event.topic == "entity.update":
             return bool(self.watched.intersection(event.data["attrs"] or ()))
         return True
 
-    def _selected(self, entity_id: str, entity_type: str) -> bool:
+    def selects(self, entity_id: str, entity_type: str) -> bool:
+        """Whether the subscription's `entities` select this entity."""
+        if self.any_entity:
+            return True
         if self.types and entity_type not in self.types:
             return False
         if self.ids and entity_id not in self.ids:
@@ -117,8 +126,10 @@ def validate(body: Any, ctx: ActiveContext, *, creating: bool) -> dict[str, Any]
             raise BadRequestData("a subscription needs entities or watchedAttributes")
         if "notification" not in body:
             raise BadRequestData("a subscription needs a notification member")
-    if "timeInterval" in body:
-        raise OperationNotSupported("periodic subscriptions (timeInterval) are not supported yet")
+    if "timeInterval" in body and body.get("watchedAttributes"):
+        raise BadRequestData("a periodic subscription (timeInterval) has no watchedAttributes")
+    if "timeInterval" in body and not body.get("entities") and creating:
+        raise BadRequestData("a periodic subscription (timeInterval) needs entities")
     compile_subscription("check", {**_PLACEHOLDER, **body}, ctx, frozenset(), None)
     return checked
 
@@ -163,6 +174,11 @@ def compile_subscription(
     throttling = body.get("throttling", 0)
     if not isinstance(throttling, int | float) or isinstance(throttling, bool) or throttling < 0:
         raise BadRequestData("throttling must be a non-negative number of seconds")
+    interval = body.get("timeInterval", 0)
+    if not isinstance(interval, int | float) or isinstance(interval, bool) or interval < 0:
+        raise BadRequestData("timeInterval must be a positive number of seconds")
+    if "timeInterval" in body and interval < 1:
+        raise BadRequestData("timeInterval must be at least 1 second")
     if "isActive" in body and not isinstance(body["isActive"], bool):
         raise BadRequestData("isActive must be true or false")
     if "expiresAt" in body:
@@ -184,6 +200,7 @@ def compile_subscription(
         format=fmt,
         hidden_types=hidden,
         throttling_us=int(throttling * 1e6),
+        interval_us=int(interval * 1e6),
         last_notification=last_notification,
         endpoint=endpoint,
     )
@@ -208,10 +225,10 @@ def _endpoint(value: Any) -> dict[str, Any]:
     if not isinstance(value, dict) or not isinstance(value.get("uri"), str):
         raise BadRequestData("notification.endpoint.uri is required")
     uri = value["uri"]
-    if uri.startswith("mqtt"):
-        raise OperationNotSupported("MQTT notification endpoints are not supported yet")
-    if not re.match(r"^https?://[^\s/]+", uri):
-        raise BadRequestData("notification.endpoint.uri must be an http(s) URL")
+    if not re.match(r"^https?://[^\s/]+", uri) and not _MQTT_URI.match(uri):
+        raise BadRequestData(
+            "notification.endpoint.uri must be an http(s) URL or mqtt(s)://host[:port]/topic"
+        )
     accept = value.get("accept", "application/json")
     if accept not in ("application/json", "application/ld+json"):
         raise BadRequestData("endpoint.accept must be application/json or application/ld+json")
@@ -221,7 +238,16 @@ def _endpoint(value: Any) -> dict[str, Any]:
         for i in info
     ):
         raise BadRequestData("receiverInfo must be an array of {key, value} strings")
-    return {"uri": uri, "accept": accept, "receiverInfo": info}
+    notifier_info = value.get("notifierInfo", [])
+    if not isinstance(notifier_info, list) or not all(
+        isinstance(i, dict) and isinstance(i.get("key"), str) and isinstance(i.get("value"), str)
+        for i in notifier_info
+    ):
+        raise BadRequestData("notifierInfo must be an array of {key, value} strings")
+    qos = next((i["value"] for i in notifier_info if i["key"] == "MQTT-QoS"), "0")
+    if qos not in ("0", "1", "2"):
+        raise BadRequestData("notifierInfo MQTT-QoS must be 0, 1 or 2")
+    return {"uri": uri, "accept": accept, "receiverInfo": info, "notifierInfo": notifier_info}
 
 
 def _geo_q(value: Any, ctx: ActiveContext) -> geo.GeoQuery | None:
@@ -360,6 +386,36 @@ class SubscriptionService:
         if rows:
             self.database.run_write(lambda conn: _queue(conn, rows, now))
         return len(rows)
+
+    def periodic_due(self, limit: int = 1000) -> int:
+        """Queue the periodic (timeInterval) notifications that are due; how many."""
+        now = now_us()
+        rows = []
+        for sub in self._active():
+            last = sub.last_notification
+            if not sub.interval_us or (last is not None and now - last < sub.interval_us):
+                continue
+            data = self._current_entities(sub, limit)
+            sub.last_notification = now
+            if data:
+                rows.append(_outbox_row(sub, data, now))
+        if rows:
+            self.database.run_write(lambda conn: _queue(conn, rows, now))
+        return len(rows)
+
+    def _current_entities(self, sub: Compiled, limit: int) -> list[dict[str, Any]]:
+        """The entities a periodic subscription selects now, rendered as it asks."""
+        flt = repository.EntityFilter(types=sorted(sub.types))
+        data: list[dict[str, Any]] = []
+        with self.database.read() as conn:
+            for record in repository.iterate_entities(conn, flt):
+                if len(data) >= limit:
+                    break
+                if local_name(record.types[0]) in sub.hidden_types:
+                    continue
+                if sub.selects(record.id, record.types[0]) and _matches(sub, record):
+                    data.append(_render(sub, record))
+        return data
 
     def _active(self) -> list[Compiled]:
         if time.monotonic() - self._loaded_at < self.cache_s:

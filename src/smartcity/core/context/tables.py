@@ -122,3 +122,13 @@ notification_outbox = Table(
     Column("last_error", Text, nullable=True),
     Index("ix_notification_outbox_due", "next_attempt_at"),
 )
+
+
+# Where each reader of the entity change feed got to (a new leader resumes from here).
+feed_cursors = Table(
+    "feed_cursors",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("seq", BigInteger, nullable=False),
+    Column("at", BigInteger, nullable=False),
+)
