@@ -93,9 +93,11 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     for job in leader_jobs(settings, alerting):
         scheduler.add(job)
     scheduler.add(Job("periodic-subscriptions", timedelta(seconds=1), subscriptions.periodic_due))
-    bridge = (
-        NatsBridge(events, settings.nats_url, settings.nats_stream) if settings.nats_url else None
-    )
+    bridge = None
+    if settings.nats_url:
+        bridge = NatsBridge(
+            events, settings.nats_url, settings.nats_stream, settings.nats_subject_prefix
+        )
 
     running: list[bool] = []
 

@@ -84,6 +84,7 @@ class Settings(BaseSettings):
     # nats://host:port: events reach every process through NATS JetStream (server mode).
     nats_url: str | None = None
     nats_stream: str = "SMARTCITY_EVENTS"
+    nats_subject_prefix: str = "smartcity.events"
     # How often the leader reads other processes' changes from the feed table.
     feed_poll_s: float = 1.0
     # How often a follower tries to become leader (and the leader checks it still is).

@@ -8,6 +8,7 @@ when the leader is killed the other process takes over.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -54,6 +55,7 @@ class Platform:
             **os.environ,
             "SMARTCITY_NATS_URL": nats,
             "SMARTCITY_NATS_STREAM": stream,
+            "SMARTCITY_NATS_SUBJECT_PREFIX": stream.lower().replace("_", "-"),
             "SMARTCITY_FEED_POLL_S": "0.1",
             "SMARTCITY_LEADER_RETRY_S": "0.3",
             "SMARTCITY_ALERT_SWEEP_S": "0.2",
@@ -109,6 +111,7 @@ def cluster(tmp_path: Path) -> Iterator[tuple[Platform, Platform, str]]:
         finally:
             for platform in platforms:
                 platform.stop(signal.SIGKILL)
+            _delete_stream(nats, stream)
 
 
 def test_two_processes_share_rules_events_and_one_leader(
@@ -153,7 +156,11 @@ def test_two_processes_share_rules_events_and_one_leader(
     time.sleep(1.5)  # further sweeps on either process must not escalate it again
     detail = httpx.get(f"{first.base}/api/alerts/{escalated['id']}", headers=headers).json()
     assert [e["kind"] for e in detail["timeline"]].count("escalated") == 1
-    notified = wait_for(lambda: webhook.received, 15)
+    try:
+        notified = wait_for(lambda: webhook.received, 15)
+    except AssertionError:
+        subs = httpx.get(f"{first.base}/ngsi-ld/v1/subscriptions", headers=headers).json()
+        raise AssertionError(f"no notification; subscriptions: {subs}") from None
     assert len(notified) == 1  # one notification although two processes run
     reader.join(20)
     events = sse_events(stream["body"])
@@ -178,3 +185,17 @@ def _alerts(platform: Platform, headers: dict[str, str]) -> list[dict[str, Any]]
 def _read_stream(base: str, headers: dict[str, str], out: dict[str, Any]) -> None:
     response = httpx.get(f"{base}/api/alerts/stream?timeout=8", headers=headers, timeout=30)
     out["body"] = response.text
+
+
+def _delete_stream(url: str, stream: str) -> None:
+    import asyncio
+
+    import nats
+
+    async def delete() -> None:
+        client = await nats.connect(url)
+        with contextlib.suppress(nats.js.errors.NotFoundError):
+            await client.jetstream().delete_stream(stream)
+        await client.close()
+
+    asyncio.run(delete())

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, select, update
 
 from smartcity.core.db import Database
 from smartcity.core.events import Event
@@ -273,6 +273,10 @@ class SubscriptionService:
         self.database = database
         self.resolver = resolver
         self.cache_s = cache_s
+        # Subscriptions made by another process are noticed within this time.
+        self.check_s = 0.2
+        self._version: tuple[Any, ...] = ()
+        self._checked_at = 0.0
         self._compiled: list[Compiled] = []
         self._loaded_at = 0.0
         self._lock = threading.Lock()
@@ -353,7 +357,7 @@ class SubscriptionService:
 
     def forget(self) -> None:
         """Reload the compiled subscriptions on the next change."""
-        self._loaded_at = 0.0
+        self._loaded_at = self._checked_at = 0.0
 
     # --- matching ------------------------------------------------------------------------
 
@@ -418,12 +422,21 @@ class SubscriptionService:
         return data
 
     def _active(self) -> list[Compiled]:
-        if time.monotonic() - self._loaded_at < self.cache_s:
+        """The compiled active subscriptions; reloaded when any changed (in any process)."""
+        moment = time.monotonic()
+        if moment - self._checked_at < self.check_s:
             return self._compiled
-        now = now_us()
+        self._checked_at = moment
         with self.database.read() as conn:
+            version = conn.execute(
+                select(func.count(), func.max(subscriptions.c.modified_at))
+            ).one()
+            if moment - self._loaded_at < self.cache_s and tuple(version) == self._version:
+                return self._compiled
             rows = conn.execute(select(subscriptions).where(subscriptions.c.active.is_(True)))
             stored = [dict(r) for r in rows.mappings()]
+        self._version = tuple(version)
+        now = now_us()
         compiled = []
         for row in stored:
             if row["expires_at"] is not None and row["expires_at"] < now:
