@@ -16,6 +16,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
@@ -31,6 +33,10 @@ from .tables import notification_outbox, subscriptions
 from .times import now_us
 
 MQTT_TIMEOUT_S = 5.0
+#: At most this many entities in one notification made of several waiting ones.
+MERGE_MAX = 100
+#: Subscriptions delivered to at the same time (each one still in order).
+PARALLEL_RECEIVERS = 16
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +62,7 @@ class Notifier:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.mqtt = MqttPublisher()
+        self._pool = ThreadPoolExecutor(PARALLEL_RECEIVERS, thread_name_prefix="notify")
         database.on_commit(self._wake.set)
 
     def start(self) -> None:
@@ -82,8 +89,8 @@ class Notifier:
             except Exception:
                 log.exception("notification delivery failed; retrying")
 
-    def deliver_due(self, limit: int = 100) -> int:
-        """Try every notification that is due, oldest first, one subscription in order."""
+    def deliver_due(self, limit: int = 2000) -> int:
+        """Try every due notification once: subscriptions in parallel, each in its order."""
         now = now_us()
         with self.database.read() as conn:
             rows = conn.execute(
@@ -93,18 +100,56 @@ class Notifier:
                 .limit(limit)
             )
             due = [dict(r) for r in rows.mappings()]
-        blocked: set[str] = set()
+        expired = [row for row in due if row["created_at"] < now - self.max_age_us]
+        if expired:
+            self.database.run_write(lambda conn: _give_up(conn, expired, now))
+            due = [row for row in due if row["created_at"] >= now - self.max_age_us]
+        if not due:
+            return len(expired)
+        groups: dict[str, list[dict[str, Any]]] = {}
         for row in due:
-            if row["subscription_id"] in blocked:
-                continue  # keep a subscription's order: wait for its earlier one
-            if not self._send(row):
-                blocked.add(row["subscription_id"])
+            groups.setdefault(row["subscription_id"], []).append(row)
+        outcomes = list(self._pool.map(self._send_group, groups.values()))
+        self.database.run_write(lambda conn: self._record(conn, outcomes, now_us()))
         return len(due)
 
-    def _send(self, row: dict[str, Any]) -> bool:
-        payload = row["payload"]
+    def _send_group(self, rows: list[dict[str, Any]]) -> Outcome:
+        """One subscription's due rows, merged into as few notifications as the endpoint
+        allows, sent in order; the first failure stops the rest (they keep their order)."""
+        outcome = Outcome(rows[0]["subscription_id"])
+        for batch in _merged(rows):
+            error = self._send(batch)
+            if error is not None:
+                outcome.failed, outcome.error = batch[0], error
+                return outcome
+            outcome.delivered += [row["id"] for row in batch]
+            outcome.sent += 1
+        return outcome
+
+    def _record(self, conn: Connection, outcomes: list[Outcome], now: int) -> None:
+        """Delivered rows leave the outbox; a failed subscription waits its backoff."""
+        delivered = [row_id for outcome in outcomes for row_id in outcome.delivered]
+        if delivered:
+            conn.execute(delete(notification_outbox).where(notification_outbox.c.id.in_(delivered)))
+        for outcome in outcomes:
+            if outcome.sent:
+                conn.execute(
+                    update(subscriptions)
+                    .where(subscriptions.c.id == outcome.subscription_id)
+                    .values(times_sent=subscriptions.c.times_sent + outcome.sent, last_success=now)
+                )
+            if outcome.failed is not None:
+                _failed(conn, outcome.failed, now, outcome.error, self._backoff(outcome.failed))
+
+    def _send(self, batch: list[dict[str, Any]]) -> str | None:
+        """Send one (merged) notification; None when the receiver took it, else why not."""
+        payload = batch[0]["payload"]
         endpoint = payload["endpoint"]
         body: dict[str, Any] = dict(payload["notification"])
+        if len(batch) > 1:
+            body["data"] = [
+                item for row in batch for item in row["payload"]["notification"]["data"]
+            ]
         headers = {item["key"]: item["value"] for item in endpoint.get("receiverInfo", [])}
         if endpoint.get("accept") == "application/ld+json":
             body["@context"] = payload["context"]
@@ -116,15 +161,8 @@ class Notifier:
                 rel = "http://www.w3.org/ns/json-ld#context"
                 headers["Link"] = f'<{contexts[0]}>; rel="{rel}"; type="application/ld+json"'
         if endpoint["uri"].startswith("mqtt"):
-            error = self.mqtt.publish(endpoint, {"metadata": headers, "body": body})
-        else:
-            error = self._post(endpoint["uri"], body, headers)
-        now = now_us()
-        if error is None:
-            self.database.run_write(lambda conn: _delivered(conn, row, now))
-            return True
-        self.database.run_write(lambda conn: _failed(conn, row, now, error, self._backoff(row)))
-        return False
+            return self.mqtt.publish(endpoint, {"metadata": headers, "body": body})
+        return self._post(endpoint["uri"], body, headers)
 
     def _post(self, uri: str, body: dict[str, Any], headers: dict[str, str]) -> str | None:
         try:
@@ -137,15 +175,6 @@ class Notifier:
         return int(min(self.max_backoff_s, 2.0 ** row["attempts"]) * 1e6)
 
 
-def _delivered(conn: Connection, row: dict[str, Any], now: int) -> None:
-    conn.execute(delete(notification_outbox).where(notification_outbox.c.id == row["id"]))
-    conn.execute(
-        update(subscriptions)
-        .where(subscriptions.c.id == row["subscription_id"])
-        .values(times_sent=subscriptions.c.times_sent + 1, last_success=now)
-    )
-
-
 def _failed(conn: Connection, row: dict[str, Any], now: int, error: str, backoff_us: int) -> None:
     conn.execute(
         update(subscriptions)
@@ -155,12 +184,55 @@ def _failed(conn: Connection, row: dict[str, Any], now: int, error: str, backoff
     conn.execute(
         update(notification_outbox)
         .where(notification_outbox.c.id == row["id"])
-        .values(
-            attempts=notification_outbox.c.attempts + 1,
-            next_attempt_at=now + backoff_us,
-            last_error=error[:500],
-        )
+        .values(attempts=notification_outbox.c.attempts + 1, last_error=error[:500])
     )
+    # The subscription's later notifications wait too, so they never overtake this one.
+    conn.execute(
+        update(notification_outbox)
+        .where(
+            notification_outbox.c.subscription_id == row["subscription_id"],
+            notification_outbox.c.id >= row["id"],
+        )
+        .values(next_attempt_at=now + backoff_us)
+    )
+
+
+def _give_up(conn: Connection, rows: list[dict[str, Any]], now: int) -> None:
+    """Notifications older than max_age leave the outbox, counted as failures."""
+    conn.execute(
+        delete(notification_outbox).where(notification_outbox.c.id.in_([r["id"] for r in rows]))
+    )
+    for sub_id in {row["subscription_id"] for row in rows}:
+        stmt = update(subscriptions).where(subscriptions.c.id == sub_id)
+        conn.execute(stmt.values(last_failure=now))
+
+
+@dataclass
+class Outcome:
+    """What sending one subscription's due notifications came to."""
+
+    subscription_id: str
+    delivered: list[int] = field(default_factory=list)
+    sent: int = 0
+    failed: dict[str, Any] | None = None
+    error: str = ""
+
+
+def _merged(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Consecutive rows with the same endpoint, in groups of at most MERGE_MAX entities."""
+    batches: list[list[dict[str, Any]]] = []
+    size = 0
+    for row in rows:
+        count = len(row["payload"]["notification"]["data"])
+        last = batches[-1] if batches else None
+        same = last is not None and last[0]["payload"]["endpoint"] == row["payload"]["endpoint"]
+        if last is not None and same and size + count <= MERGE_MAX:
+            last.append(row)
+            size += count
+        else:
+            batches.append([row])
+            size = count
+    return batches
 
 
 class MqttPublisher:
@@ -168,13 +240,16 @@ class MqttPublisher:
 
     def __init__(self) -> None:
         self._clients: dict[tuple[str, int, bool, str | None], mqtt.Client] = {}
+        # Several notifier threads may publish at once; connecting is done by one at a time.
+        self._lock = threading.Lock()
 
     def publish(self, endpoint: dict[str, Any], message: dict[str, Any]) -> str | None:
         """Publish to the endpoint's topic; None when done, else why not."""
         parsed = urlsplit(endpoint["uri"])
         qos = int(_info(endpoint, "MQTT-QoS", "0"))
         try:
-            client = self._client(parsed, _info(endpoint, "MQTT-Version", "mqtt5.0"))
+            with self._lock:
+                client = self._client(parsed, _info(endpoint, "MQTT-Version", "mqtt5.0"))
             info = client.publish(parsed.path.lstrip("/"), orjson.dumps(message), qos=qos)
             info.wait_for_publish(MQTT_TIMEOUT_S)
         except (OSError, RuntimeError, ValueError) as failure:
@@ -215,10 +290,11 @@ class MqttPublisher:
         return client
 
     def _drop(self, parsed: SplitResult) -> None:
-        for key in [k for k in self._clients if k[0] == (parsed.hostname or "")]:
-            client = self._clients.pop(key)
-            client.loop_stop()
-            client.disconnect()
+        with self._lock:
+            for key in [k for k in self._clients if k[0] == (parsed.hostname or "")]:
+                client = self._clients.pop(key)
+                client.loop_stop()
+                client.disconnect()
 
     def close(self) -> None:
         """Disconnect from every broker."""

@@ -278,6 +278,9 @@ class SubscriptionService:
         self._version: tuple[Any, ...] = ()
         self._checked_at = 0.0
         self._compiled: list[Compiled] = []
+        self._by_type: dict[str, list[Compiled]] = {}
+        self._any_type: list[Compiled] = []
+        self._by_value: ValueIndex = {}
         self._loaded_at = 0.0
         self._lock = threading.Lock()
 
@@ -363,18 +366,22 @@ class SubscriptionService:
 
     def on_changes(self, events: list[Event]) -> int:
         """Queue the notifications a batch of entity changes causes; how many."""
-        subs = self._active()
+        self._active()
+        by_type, any_type, by_value = self._by_type, self._any_type, self._by_value
+        changes = [e for e in events if e.topic in ("entity.create", "entity.update")]
         wanted = [
             (sub, event)
-            for event in events
-            if event.topic in ("entity.create", "entity.update")
-            for sub in subs
+            for event in changes
+            for sub in (*by_type.get(event.data["type"], ()), *any_type)
             if sub.wants(event)
         ]
-        if not wanted:
+        valued = [e for e in changes if e.data["type"] in by_value]
+        if not wanted and not valued:
             return 0
+        subjects = {event.subject for _, event in wanted} | {e.subject for e in valued}
         with self.database.read() as conn:
-            records = repository.get_entities(conn, {event.subject for _, event in wanted})
+            records = repository.get_entities(conn, subjects)
+        wanted += _by_equality(valued, records, by_value)
         now = now_us()
         per_sub: dict[str, tuple[Compiled, list[dict[str, Any]]]] = {}
         for sub, event in wanted:
@@ -451,9 +458,67 @@ class SubscriptionService:
                     row["last_notification"],
                 )
             )
+        by_type: dict[str, list[Compiled]] = {}
+        by_value: ValueIndex = {}
+        for sub in compiled:
+            key = _equality_key(sub)
+            for entity_type in sub.types:  # a change only meets the subscriptions of its type
+                if key is None:
+                    by_type.setdefault(entity_type, []).append(sub)
+                else:  # … and, with `q=attr==value`, of the value it has
+                    table = by_value.setdefault(entity_type, {}).setdefault(key[0], {})
+                    table.setdefault(key[1], []).append(sub)
         with self._lock:
             self._compiled, self._loaded_at = compiled, time.monotonic()
+            self._by_type, self._by_value = by_type, by_value
+            self._any_type = [sub for sub in compiled if not sub.types]
         return compiled
+
+
+#: entity type → attribute → value → the subscriptions whose q is `attribute==value`.
+ValueIndex = dict[str, dict[str, dict[Any, list[Compiled]]]]
+
+
+def _equality_key(sub: Compiled) -> tuple[str, Any] | None:
+    """(attribute, value) when the subscription's q requires `attribute==value` (at top level)."""
+    terms = sub.q.terms if isinstance(sub.q, qlang.And) else (sub.q,)
+    for term in terms:
+        if (
+            isinstance(term, qlang.Compare)
+            and term.op == "=="
+            and not term.path.subattrs
+            and not term.path.keys
+            and _index_value(term.value) is not None
+        ):
+            return sub.ctx.expand(term.path.attr), _index_value(term.value)
+    return None
+
+
+def _index_value(value: Any) -> Any:
+    """A hashable form under which equal q and stored values meet (3 and 3.0 alike)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    return value if isinstance(value, str) else None
+
+
+def _by_equality(
+    events: list[Event], records: dict[str, repository.EntityRecord], index: ValueIndex
+) -> list[tuple[Compiled, Event]]:
+    """The (subscription, change) pairs found through the value index."""
+    found: list[tuple[Compiled, Event]] = []
+    for event in events:
+        record = records.get(event.subject)
+        if record is None:
+            continue
+        for attr, table in index[event.data["type"]].items():
+            values = {
+                _index_value(i.get("value", i.get("object"))) for i in record.attrs.get(attr, ())
+            }
+            for value in values:
+                found += [(sub, event) for sub in table.get(value, ()) if sub.wants(event)]
+    return found
 
 
 def _matches(sub: Compiled, record: repository.EntityRecord) -> bool:
