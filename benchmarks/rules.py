@@ -140,7 +140,7 @@ def main() -> None:
     for backend in backends:
         result = _on(backend, args)
         lat = result["latencies"]
-        p = statistics.quantiles(lat, n=100) if len(lat) > 1 else lat * 99
+        p = statistics.quantiles(lat, n=100, method="inclusive") if len(lat) > 1 else lat * 99
         print(
             f"| {backend} | {result['updates_per_s']:,.0f} | {result['per_s']:,.0f} | "
             f"{p[49]:.0f} ms | {p[94]:.0f} ms | {p[98]:.0f} ms | {lat[-1]:.0f} ms |"
