@@ -93,6 +93,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     for job in leader_jobs(settings, alerting):
         scheduler.add(job)
     scheduler.add(Job("periodic-subscriptions", timedelta(seconds=1), subscriptions.periodic_due))
+    for domain in REGISTERED_DOMAINS:
+        for domain_job in domain.jobs:
+            scheduler.add(domain_job)
     bridge = None
     if settings.nats_url:
         bridge = NatsBridge(
@@ -109,7 +112,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         if len(running) == 1:
             runtime.start()
             feed.mark_start()
-            install_configuration(settings, alerting)
+            install_configuration(settings, alerting, REGISTERED_DOMAINS)
             if bridge is not None:
                 bridge.start()
             leadership.start()

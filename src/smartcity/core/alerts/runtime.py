@@ -10,6 +10,7 @@ leader publishes reach the other processes through NATS when it is configured.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Protocol
 
@@ -21,7 +22,7 @@ from smartcity.core.context.jsonld import ActiveContext
 from smartcity.core.context.service import ContextBroker
 from smartcity.core.db import Database
 from smartcity.core.events import EventBus
-from smartcity.core.registry import Job
+from smartcity.core.registry import Domain, Job
 
 from .api import Alerting
 from .incidents import IncidentService
@@ -81,10 +82,14 @@ def leader_jobs(settings: Settings, alerting: Alerting) -> list[Job]:
     ]
 
 
-def install_configuration(settings: Settings, alerting: Alerting) -> None:
-    """Install the shipped SOPs and the data dir's rule files (any process may; idempotent)."""
+def install_configuration(
+    settings: Settings, alerting: Alerting, domains: Sequence[Domain] = ()
+) -> None:
+    """Install the shipped SOPs, the domains' default rules and the data dir's rule files
+    (any process may; idempotent)."""
     try:
         alerting.incidents.install_seed()
+        alerting.rules.install_defaults(rule for d in domains for rule in d.alert_rules)
         count = alerting.rules.load_files(settings.data_dir / "rules")
     except IntegrityError:
         log.info("another process installed the alert configuration at the same time")
