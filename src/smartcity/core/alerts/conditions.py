@@ -96,15 +96,15 @@ class Threshold(Condition):
     def evaluate(self, states: dict[int, LeafState], readings: Readings, now_s: float) -> bool:
         """Active once beyond `value` for `for_s`; inactive once back past `clear`."""
         state = states.setdefault(id(self), LeafState())
-        reading = readings.get(self.attribute)
-        if reading is None or reading.value is None or reading.at_s == state.last_at_s:
+        value = _new_value(state, readings.get(self.attribute))
+        if value is None:
             return state.active
-        state.last_at_s = reading.at_s
-        if _OPS[self.op](reading.value, self.value):
-            state.since_s = reading.at_s if state.since_s is None else state.since_s
-            if reading.at_s - state.since_s >= self.for_s:
+        at_s = state.last_at_s or 0.0
+        if _OPS[self.op](value, self.value):
+            state.since_s = at_s if state.since_s is None else state.since_s
+            if at_s - state.since_s >= self.for_s:
                 state.active = True
-        elif self._cleared(reading.value):
+        elif self._cleared(value):
             state.active, state.since_s = False, None
         elif not state.active:
             state.since_s = None
@@ -135,13 +135,13 @@ class Rate(Condition):
     def evaluate(self, states: dict[int, LeafState], readings: Readings, now_s: float) -> bool:
         """Active while the change over the window, scaled to `per_s`, passes the comparison."""
         state = states.setdefault(id(self), LeafState())
-        reading = readings.get(self.attribute)
-        if reading is None or reading.value is None or reading.at_s == state.last_at_s:
+        value = _new_value(state, readings.get(self.attribute))
+        if value is None:
             return state.active
-        state.last_at_s = reading.at_s
         window = state.window
-        window.append((reading.at_s, reading.value))
-        while len(window) > 2 and window[1][0] <= reading.at_s - self.per_s:
+        at_s = state.last_at_s or 0.0
+        window.append((at_s, value))
+        while len(window) > 2 and window[1][0] <= at_s - self.per_s:
             window.popleft()
         span = window[-1][0] - window[0][0]
         if span <= 0:
@@ -197,13 +197,12 @@ class Anomaly(Condition):
     def evaluate(self, states: dict[int, LeafState], readings: Readings, now_s: float) -> bool:
         """Active while the newest reading is anomalous."""
         state = states.setdefault(id(self), LeafState())
-        reading = readings.get(self.attribute)
-        if reading is None or reading.value is None or reading.at_s == state.last_at_s:
+        value = _new_value(state, readings.get(self.attribute))
+        if value is None:
             return state.active
-        state.last_at_s = reading.at_s
         if state.detector is None:
             state.detector = SeriesDetector(self.config)
-        state.active = state.detector.observe(reading.value, reading.at_s).anomalous
+        state.active = state.detector.observe(value, state.last_at_s or 0.0).anomalous
         return state.active
 
     def describe(self) -> str:
@@ -231,6 +230,14 @@ class Combined(Condition):
         """The parts joined by `and` / `or`."""
         joiner = " and " if self.mode == "all" else " or "
         return joiner.join(f"({part.describe()})" for part in self.parts)
+
+
+def _new_value(state: LeafState, reading: Reading | None) -> float | None:
+    """The reading's value if it is a number not seen before (then noted as seen)."""
+    if reading is None or reading.value is None or reading.at_s == state.last_at_s:
+        return None
+    state.last_at_s = reading.at_s
+    return reading.value
 
 
 def parse_condition(raw: Any) -> Condition:
