@@ -96,6 +96,7 @@ class Config:
     profile: bool
     results_dir: Path
     command: str
+    workers: int = 1
 
 
 def now_wall_us() -> int:
@@ -338,9 +339,10 @@ def machine_busy_s() -> float:
 class Server:
     """`smartcity run --no-demo` in a subprocess, and the credentials to talk to it."""
 
-    def __init__(self, data_dir: Path, database_url: str | None) -> None:
+    def __init__(self, data_dir: Path, database_url: str | None, workers: int = 1) -> None:
         self.data_dir = data_dir
         self.database_url = database_url
+        self.workers = workers
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.log_path = data_dir / "server.log"
@@ -351,9 +353,12 @@ class Server:
         where = ["--data-dir", str(self.data_dir)]
         return where + (["--database-url", self.database_url] if self.database_url else [])
 
-    @staticmethod
-    def _env() -> dict[str, str]:
-        return {k: v for k, v in os.environ.items() if not k.startswith("SMARTCITY_")}
+    def _env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SMARTCITY_")}
+        if self.workers > 1:
+            # Writes reach the leader's feed through the table: poll it often.
+            env["SMARTCITY_FEED_POLL_S"] = "0.05"
+        return env
 
     def create_api_key(self) -> None:
         """An integrator key (`smartcity keys create` prints it on its last line)."""
@@ -368,6 +373,7 @@ class Server:
 
     def start(self, timeout_s: float = 180) -> None:
         cmd = [*smartcity_command(), "run", "--no-demo", "--port", str(self.port), *self._where()]
+        cmd += ["--workers", str(self.workers)]
         with self.log_path.open("wb") as log:
             self.proc = subprocess.Popen(
                 cmd, stdout=log, stderr=subprocess.STDOUT, cwd=self.data_dir, env=self._env()
@@ -928,7 +934,7 @@ def run_backend(cfg: Config, backend: str, hook: Webhook) -> list[Case]:
     print(f"\n== {backend}: data in {data_dir}", flush=True)
     try:
         with backend_database(cfg, backend) as pg_url:
-            server = Server(data_dir, pg_url)
+            server = Server(data_dir, pg_url, cfg.workers)
             server.create_api_key()
             server.start()
             probe = DbProbe(backend, data_dir / "smartcity.db", pg_url)
@@ -969,6 +975,9 @@ def parse_args(argv: list[str] | None = None) -> Config:
     parser.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432")
     parser.add_argument("--keep", action="store_true")
     parser.add_argument(
+        "--workers", type=int, default=1, help="platform worker processes (one leads)"
+    )
+    parser.add_argument(
         "--profile",
         action="store_true",
         help="py-spy record (raw, 100 Hz, --threads --nonblocking) the server during each case",
@@ -996,6 +1005,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
         keep=args.keep,
         profile=args.profile,
         results_dir=args.results_dir,
+        workers=args.workers,
         command=" ".join(
             ["python benchmarks/notify_latency.py", *(sys.argv[1:] if argv is None else argv)]
         ),
