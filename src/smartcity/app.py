@@ -115,8 +115,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             install_configuration(settings, alerting, REGISTERED_DOMAINS)
             if bridge is not None:
                 bridge.start()
-            leadership.start()
-            scheduler.start()
+            if settings.lead:
+                leadership.start()
+                scheduler.start()
         yield
         running.pop()
         if running:

@@ -139,6 +139,35 @@ def ingest(
     database.dispose()
 
 
+@app.command()
+def jobs(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
+    """Run the leader's work without HTTP: change feed, rules, notifications, scheduled jobs.
+
+    Beside API workers started with SMARTCITY_LEAD=false, this gives the feed and the
+    notifications a process (and a GIL) of their own. Several may run: one leads at a time.
+    """
+    import asyncio
+    import signal
+
+    from smartcity.app import create_app
+
+    settings, database = _open(data_dir, database_url)
+    settings = settings.model_copy(update={"lead": True})
+    platform = create_app(settings, database=database)
+
+    async def serve() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        async with platform.router.lifespan_context(platform):
+            typer.echo(f"jobs worker on {database.dialect}: leads when elected")
+            await stop.wait()
+
+    asyncio.run(serve())
+    database.dispose()
+
+
 @devices_app.command("import")
 def devices_import(
     csv_file: Annotated[Path, typer.Argument(help="CSV with a device_id header (docs/ingest.md)")],

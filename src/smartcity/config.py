@@ -89,6 +89,8 @@ class Settings(BaseSettings):
     feed_poll_s: float = 1.0
     # How often a follower tries to become leader (and the leader checks it still is).
     leader_retry_s: float = 2.0
+    # False: this process never leads (API-only workers beside a `smartcity jobs` process).
+    lead: bool = True
     # How often the leader escalates unacknowledged alerts and checks absence-of-data rules.
     alert_sweep_s: float = 5.0
     absence_sweep_s: float = 30.0

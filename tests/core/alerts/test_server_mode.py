@@ -31,7 +31,7 @@ from tests.servers import require_nats, scratch_pg_database
 
 from .support import free_port, sse_events, wait_for
 
-pytestmark = [pytest.mark.postgres, pytest.mark.server]
+pytestmark = [pytest.mark.server]
 
 RULE = {
     "id": "tide-bd3",
@@ -48,24 +48,34 @@ RULE = {
 class Platform:
     """One `smartcity run` process."""
 
-    def __init__(self, url: str, nats: str, data_dir: Path, stream: str) -> None:
+    def __init__(
+        self,
+        url: str | None,
+        data_dir: Path,
+        env: dict[str, str],
+        command: str = "run",
+        log_name: str = "platform.log",
+    ) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         env = {
             **os.environ,
-            "SMARTCITY_NATS_URL": nats,
-            "SMARTCITY_NATS_STREAM": stream,
-            "SMARTCITY_NATS_SUBJECT_PREFIX": stream.lower().replace("_", "-"),
             "SMARTCITY_FEED_POLL_S": "0.1",
             "SMARTCITY_LEADER_RETRY_S": "0.3",
             "SMARTCITY_ALERT_SWEEP_S": "0.2",
+            **env,
         }
-        command = [sys.executable, "-m", "smartcity.cli", "run", "--no-demo"]
-        command += ["--port", str(self.port), "--database-url", url, "--data-dir", str(data_dir)]
-        log = (data_dir / "platform.log").open("wb")
-        self.process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-        self.log = data_dir / "platform.log"
-        wait_for(self.healthy, timeout_s=60)
+        args = [sys.executable, "-m", "smartcity.cli", command, "--data-dir", str(data_dir)]
+        if command == "run":
+            args += ["--no-demo", "--port", str(self.port)]
+        if url:
+            args += ["--database-url", url]
+        self.log = data_dir / log_name
+        self.process = subprocess.Popen(
+            args, env=env, stdout=self.log.open("wb"), stderr=subprocess.STDOUT
+        )
+        if command == "run":
+            wait_for(self.healthy, timeout_s=60)
 
     def healthy(self) -> bool:
         """Whether it answers /healthz."""
@@ -106,7 +116,12 @@ def cluster(tmp_path: Path) -> Iterator[tuple[Platform, Platform, str]]:
         try:
             for name in ("a", "b"):
                 (tmp_path / name).mkdir()
-                platforms.append(Platform(url, nats, tmp_path / name, stream))
+                env = {
+                    "SMARTCITY_NATS_URL": nats,
+                    "SMARTCITY_NATS_STREAM": stream,
+                    "SMARTCITY_NATS_SUBJECT_PREFIX": stream.lower().replace("_", "-"),
+                }
+                platforms.append(Platform(url, tmp_path / name, env))
             yield platforms[0], platforms[1], key
         finally:
             for platform in platforms:
@@ -114,6 +129,7 @@ def cluster(tmp_path: Path) -> Iterator[tuple[Platform, Platform, str]]:
             _delete_stream(nats, stream)
 
 
+@pytest.mark.postgres
 def test_two_processes_share_rules_events_and_one_leader(
     cluster: tuple[Platform, Platform, str],
 ) -> None:
@@ -199,3 +215,34 @@ def _delete_stream(url: str, stream: str) -> None:
         await client.close()
 
     asyncio.run(delete())
+
+
+def test_api_workers_that_never_lead_beside_a_jobs_process(tmp_path: Path) -> None:
+    """SQLite: an API process with SMARTCITY_LEAD=false and `smartcity jobs` doing the rest."""
+    database = open_database(f"sqlite:///{tmp_path}/smartcity.db")
+    upgrade(database)
+    app = create_app(Settings(data_dir=tmp_path), database=database)
+    key = app.state.auth.service.create_api_key("ioc wall", "operator").key
+    database.dispose()
+    headers = {"X-API-Key": key}
+    api = Platform(None, tmp_path, {"SMARTCITY_LEAD": "false"})
+    jobs = Platform(None, tmp_path, {}, command="jobs", log_name="jobs.log")
+    try:
+        assert not api.leads()
+        assert httpx.post(f"{api.base}/api/rules", json=RULE, headers=headers).status_code == 201
+        time.sleep(2.5)  # the jobs process reloads rules every 2 s
+        gauge = {
+            "id": "urn:ngsi-ld:WaterObserved:can-tho",
+            "type": "WaterObserved",
+            "waterLevel": {"type": "Property", "value": 2.2},
+        }
+        made = httpx.post(f"{api.base}/ngsi-ld/v1/entities", json=gauge, headers=headers)
+        assert made.status_code == 201
+        [alert] = wait_for(lambda: _alerts(api, headers), timeout_s=20)
+        assert alert["subject_id"] == gauge["id"]
+        wait_for(lambda: _alerts(api, headers)[0]["escalation_level"] == 1, timeout_s=20)
+        assert not api.leads()
+    finally:
+        jobs.stop()
+        api.stop()
+        assert jobs.process.returncode == 0, jobs.log.read_text()[-2000:]
