@@ -97,6 +97,7 @@ class Config:
     results_dir: Path
     command: str
     workers: int = 1
+    split: bool = False
 
 
 def now_wall_us() -> int:
@@ -339,10 +340,15 @@ def machine_busy_s() -> float:
 class Server:
     """`smartcity run --no-demo` in a subprocess, and the credentials to talk to it."""
 
-    def __init__(self, data_dir: Path, database_url: str | None, workers: int = 1) -> None:
+    def __init__(
+        self, data_dir: Path, database_url: str | None, workers: int = 1, split: bool = False
+    ) -> None:
         self.data_dir = data_dir
         self.database_url = database_url
         self.workers = workers
+        # split: API workers never lead; a `smartcity jobs` process follows the feed and sends.
+        self.split = split
+        self.jobs: subprocess.Popen[bytes] | None = None
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.log_path = data_dir / "server.log"
@@ -355,7 +361,7 @@ class Server:
 
     def _env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("SMARTCITY_")}
-        if self.workers > 1:
+        if self.workers > 1 or self.split:
             # Writes reach the leader's feed through the table: poll it often.
             env["SMARTCITY_FEED_POLL_S"] = "0.05"
         return env
@@ -374,10 +380,21 @@ class Server:
     def start(self, timeout_s: float = 180) -> None:
         cmd = [*smartcity_command(), "run", "--no-demo", "--port", str(self.port), *self._where()]
         cmd += ["--workers", str(self.workers)]
+        api_env = {**self._env(), "SMARTCITY_LEAD": "false"} if self.split else self._env()
         with self.log_path.open("wb") as log:
             self.proc = subprocess.Popen(
-                cmd, stdout=log, stderr=subprocess.STDOUT, cwd=self.data_dir, env=self._env()
+                cmd, stdout=log, stderr=subprocess.STDOUT, cwd=self.data_dir, env=api_env
             )
+        if self.split:
+            jobs_cmd = [*smartcity_command(), "jobs", *self._where()]
+            with (self.data_dir / "jobs.log").open("wb") as log:
+                self.jobs = subprocess.Popen(
+                    jobs_cmd,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    cwd=self.data_dir,
+                    env=self._env(),
+                )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -393,7 +410,8 @@ class Server:
 
     def procs(self) -> list[psutil.Process]:
         assert self.proc is not None
-        return process_tree(self.proc.pid)
+        jobs = process_tree(self.jobs.pid) if self.jobs is not None else []
+        return process_tree(self.proc.pid) + jobs
 
     def rss_mib(self) -> float:
         total = 0.0
@@ -403,15 +421,16 @@ class Server:
         return total
 
     def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        for sig, wait_s in ((signal.SIGINT, 20), (signal.SIGTERM, 10), (signal.SIGKILL, 10)):
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(wait_s)
-                return
-            except subprocess.TimeoutExpired:
+        for proc in (self.jobs, self.proc):
+            if proc is None or proc.poll() is not None:
                 continue
+            for sig, wait_s in ((signal.SIGINT, 20), (signal.SIGTERM, 10), (signal.SIGKILL, 10)):
+                proc.send_signal(sig)
+                try:
+                    proc.wait(wait_s)
+                    break
+                except subprocess.TimeoutExpired:
+                    continue
 
     def log_tail(self, lines: int = 30) -> str:
         try:
@@ -934,7 +953,7 @@ def run_backend(cfg: Config, backend: str, hook: Webhook) -> list[Case]:
     print(f"\n== {backend}: data in {data_dir}", flush=True)
     try:
         with backend_database(cfg, backend) as pg_url:
-            server = Server(data_dir, pg_url, cfg.workers)
+            server = Server(data_dir, pg_url, cfg.workers, cfg.split)
             server.create_api_key()
             server.start()
             probe = DbProbe(backend, data_dir / "smartcity.db", pg_url)
@@ -978,6 +997,11 @@ def parse_args(argv: list[str] | None = None) -> Config:
         "--workers", type=int, default=1, help="platform worker processes (one leads)"
     )
     parser.add_argument(
+        "--split",
+        action="store_true",
+        help="API workers never lead; a `smartcity jobs` process does the feed and sending",
+    )
+    parser.add_argument(
         "--profile",
         action="store_true",
         help="py-spy record (raw, 100 Hz, --threads --nonblocking) the server during each case",
@@ -1006,6 +1030,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
         profile=args.profile,
         results_dir=args.results_dir,
         workers=args.workers,
+        split=args.split,
         command=" ".join(
             ["python benchmarks/notify_latency.py", *(sys.argv[1:] if argv is None else argv)]
         ),
