@@ -13,6 +13,7 @@ QoS 1/2 message counts as delivered once the broker acknowledged it.
 
 from __future__ import annotations
 
+import http.client
 import logging
 import threading
 import time
@@ -21,7 +22,6 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
-import httpx
 import orjson
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
@@ -57,7 +57,7 @@ class Notifier:
         self.max_backoff_s = max_backoff_s
         self.max_age_us = int(max_age_s * 1e6)
         self.poll_s = poll_s
-        self.client = httpx.Client(timeout=timeout_s, follow_redirects=False)
+        self.http = HttpPoster(timeout_s)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -165,11 +165,7 @@ class Notifier:
         return self._post(endpoint["uri"], body, headers)
 
     def _post(self, uri: str, body: dict[str, Any], headers: dict[str, str]) -> str | None:
-        try:
-            response = self.client.post(uri, content=orjson.dumps(body), headers=headers)
-        except httpx.HTTPError as failure:
-            return f"{failure.__class__.__name__}: {failure}"
-        return None if response.is_success else f"HTTP {response.status_code}"
+        return self.http.post(uri, orjson.dumps(body), headers)
 
     def _backoff(self, row: dict[str, Any]) -> int:
         return int(min(self.max_backoff_s, 2.0 ** row["attempts"]) * 1e6)
@@ -233,6 +229,61 @@ def _merged(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
             batches.append([row])
             size = count
     return batches
+
+
+class HttpPoster:
+    """POSTs over keep-alive connections, one set per sending thread (no shared pool lock).
+
+    The standard library's http.client, not httpx: profiling the notifier showed most of its
+    time in the shared connection pool's lock and response bookkeeping (benchmarks/README.md).
+    """
+
+    def __init__(self, timeout_s: float) -> None:
+        self.timeout_s = timeout_s
+        self._local = threading.local()
+
+    def post(self, uri: str, body: bytes, headers: dict[str, str]) -> str | None:
+        """None when the receiver answered 2xx, else why not."""
+        parts = urlsplit(uri)
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        for fresh in (False, True):
+            connection, reused = self._connection(parts, fresh)
+            try:
+                connection.request("POST", path, body, headers)
+                response = connection.getresponse()
+                response.read()
+            except (OSError, http.client.HTTPException) as failure:
+                self._forget(parts)
+                if reused and not fresh:
+                    continue  # a kept-alive connection the receiver had closed: once more
+                return f"{failure.__class__.__name__}: {failure}"
+            if response.will_close:
+                self._forget(parts)
+            return None if 200 <= response.status < 300 else f"HTTP {response.status}"
+        return "unreachable"
+
+    def _connection(
+        self, parts: SplitResult, fresh: bool
+    ) -> tuple[http.client.HTTPConnection, bool]:
+        pool: dict[str, http.client.HTTPConnection] = self._local.__dict__.setdefault("pool", {})
+        key = f"{parts.scheme}://{parts.netloc}"
+        if not fresh and key in pool:
+            return pool[key], True
+        host, port = parts.hostname or "", parts.port
+        if parts.scheme == "https":
+            made: http.client.HTTPConnection = http.client.HTTPSConnection(
+                host, port, timeout=self.timeout_s
+            )
+        else:
+            made = http.client.HTTPConnection(host, port, timeout=self.timeout_s)
+        pool[key] = made
+        return made, False
+
+    def _forget(self, parts: SplitResult) -> None:
+        pool = self._local.__dict__.get("pool", {})
+        connection = pool.pop(f"{parts.scheme}://{parts.netloc}", None)
+        if connection is not None:
+            connection.close()
 
 
 class MqttPublisher:
