@@ -18,17 +18,14 @@ import orjson
 from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
-from sqlalchemy import Connection
 
 from smartcity.core.auth.deps import Permission
 from smartcity.core.auth.errors import Forbidden
 from smartcity.core.auth.policy import Action, Principal, Resource, may_see_record
 from smartcity.core.auth.policy import visible_departments as departments_of
-from smartcity.core.context.errors import BadRequestData, ResourceNotFound
-from smartcity.core.context.times import now_us
+from smartcity.core.context.errors import BadRequestData
 from smartcity.core.events import Event, EventBus
 
-from . import repository as repo
 from .incidents import IncidentService
 from .rules import RuleEngine, RuleService
 from .service import CHANNELS, SEVERITIES, STATUSES, AlertService, alert_summary
@@ -230,11 +227,8 @@ def resolve(
 
 
 def _check_alert(services: Alerting, principal: Principal, alert_id: int) -> None:
-    with services.alerts.database.read() as conn:
-        alert = repo.get_alert(conn, alert_id)
-    if alert is None:
-        raise ResourceNotFound(f"alert {alert_id} not found")
-    _check_visible(principal, alert["department"], f"alert {alert_id}")
+    department = services.alerts.department_of(alert_id)
+    _check_visible(principal, department, f"alert {alert_id}")
 
 
 def _check_visible(principal: Principal, department: str | None, what: str) -> None:
@@ -411,9 +405,7 @@ class Preferences(BaseModel):
 @me_router.get("/notification-preferences")
 def get_preferences(services: Services, principal: OwnReader) -> dict[str, Any]:
     """The caller's notification preferences (defaults when never set)."""
-    user_id = _user_id(principal)
-    with services.alerts.database.read() as conn:
-        stored = repo.get_preferences(conn, user_id)
+    stored = services.alerts.preferences(_user_id(principal))
     if stored is None:
         return {**Preferences().model_dump(), "default": True}
     return {k: v for k, v in stored.items() if k not in ("user_id", "modified_at")}
@@ -422,14 +414,9 @@ def get_preferences(services: Services, principal: OwnReader) -> dict[str, Any]:
 @me_router.put("/notification-preferences")
 def put_preferences(body: Preferences, services: Services, principal: OwnWriter) -> dict[str, Any]:
     """Set the caller's notification preferences."""
-    user_id = _user_id(principal)
-    values = {**_checked(body), "user_id": user_id, "modified_at": now_us()}
-
-    def job(conn: Connection) -> None:
-        repo.put_preferences(conn, values)
-
-    services.alerts.database.run_write(job)
-    return {k: v for k, v in values.items() if k not in ("user_id", "modified_at")}
+    values = _checked(body)
+    services.alerts.set_preferences(_user_id(principal), values)
+    return values
 
 
 def _user_id(principal: Principal) -> int:

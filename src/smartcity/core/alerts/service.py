@@ -319,6 +319,22 @@ class AlertService:
             alert["notifications"] = repo.notifications_of_alert(conn, alert_id)
         return alert
 
+    def department_of(self, alert_id: int) -> str | None:
+        """The department an alert belongs to (for access checks); ResourceNotFound."""
+        with self.database.read() as conn:
+            department = self._existing(conn, alert_id)["department"]
+        return str(department) if department is not None else None
+
+    def preferences(self, user_id: int) -> dict[str, Any] | None:
+        """A user's notification preferences, None when never set."""
+        with self.database.read() as conn:
+            return repo.get_preferences(conn, user_id)
+
+    def set_preferences(self, user_id: int, values: dict[str, Any]) -> None:
+        """Create or replace a user's notification preferences (checked by the caller)."""
+        row = {**values, "user_id": user_id, "modified_at": now_us()}
+        self.database.run_write(lambda conn: repo.put_preferences(conn, row))
+
     def list(self, **filters: Any) -> list[dict[str, Any]]:
         """Alerts, newest first (see repository.list_alerts for the filters)."""
         with self.database.read() as conn:
