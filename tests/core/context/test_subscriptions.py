@@ -202,3 +202,21 @@ def test_equality_q_subscriptions_receive_only_their_value(client: TestClient) -
     finally:
         for webhook in receivers:
             webhook.close()
+
+
+def test_deletions_notify_subscriptions_that_ask_for_them(
+    client: TestClient, receiver: Receiver
+) -> None:
+    on_delete = subscription(receiver.url, notificationTrigger=["entityDeleted"])
+    del on_delete["watchedAttributes"]
+    assert client.post(SUBS, json=on_delete).status_code == 201
+    bad = subscription(receiver.url, notificationTrigger=["entityExploded"])
+    assert client.post(SUBS, json=bad).status_code == 400
+    create_entity(client, 1.0)
+    set_level(client, 1.5)
+    assert client.delete(f"/ngsi-ld/v1/entities/{ENTITY}").status_code == 204
+    [notification] = wait_for(lambda: receiver.received)
+    [item] = notification["body"]["data"]
+    assert item["id"] == ENTITY and item["type"] == "WaterLevel" and "deletedAt" in item
+    time.sleep(0.5)
+    assert len(receiver.received) == 1  # creation and update were not asked for

@@ -31,6 +31,17 @@ from .tables import notification_outbox, subscriptions
 from .times import format_us, now_us, parse_datetime_us
 
 FORMATS = ("normalized", "keyValues", "concise")
+#: notificationTrigger values → the change-feed topics they stand for (the feed tells entity
+#: creation, update and deletion apart; attribute-level triggers all map to updates).
+TRIGGERS = {
+    "entityCreated": "entity.create",
+    "entityUpdated": "entity.update",
+    "entityDeleted": "entity.delete",
+    "attributeCreated": "entity.update",
+    "attributeUpdated": "entity.update",
+    "attributeDeleted": "entity.update",
+}
+DEFAULT_TRIGGERS = ["entityCreated", "entityUpdated", "attributeCreated", "attributeUpdated"]
 #: mqtt://[user:password@]host[:port]/topic (NGSI-LD MQTT notification binding).
 _MQTT_URI = re.compile(r"^mqtts?://([^\s/@]+@)?[^\s/@]+/\S+$")
 _ALLOWED_MEMBERS = frozenset(
@@ -79,12 +90,14 @@ class Compiled:
     throttling_us: int
     #: Periodic subscriptions (timeInterval) notify on a clock, not on changes.
     interval_us: int
+    #: Which kinds of change notify (notificationTrigger), as feed topics.
+    topics: frozenset[str]
     last_notification: int | None
     endpoint: dict[str, Any] = field(default_factory=dict)
 
     def wants(self, event: Event) -> bool:
         """Whether an entity change could concern this subscription (before q and geoQ)."""
-        if self.interval_us:
+        if self.interval_us or event.topic not in self.topics:
             return False
         entity_type = event.data["type"]
         if local_name(entity_type) in self.hidden_types:
@@ -201,9 +214,18 @@ def compile_subscription(
         hidden_types=hidden,
         throttling_us=int(throttling * 1e6),
         interval_us=int(interval * 1e6),
+        topics=_topics(body.get("notificationTrigger", DEFAULT_TRIGGERS)),
         last_notification=last_notification,
         endpoint=endpoint,
     )
+
+
+def _topics(triggers: Any) -> frozenset[str]:
+    values = _list(triggers, "notificationTrigger")
+    unknown = [t for t in values if t not in TRIGGERS]
+    if unknown or not values:
+        raise BadRequestData(f"notificationTrigger values are {', '.join(TRIGGERS)}")
+    return frozenset(TRIGGERS[t] for t in values)
 
 
 def _list(value: Any, name: str) -> list[Any]:
@@ -369,6 +391,7 @@ class SubscriptionService:
         self._active()
         by_type, any_type, by_value = self._by_type, self._any_type, self._by_value
         changes = [e for e in events if e.topic in ("entity.create", "entity.update")]
+        deleted = self._deletions([e for e in events if e.topic == "entity.delete"])
         wanted = [
             (sub, event)
             for event in changes
@@ -376,7 +399,7 @@ class SubscriptionService:
             if sub.wants(event)
         ]
         valued = [e for e in changes if e.data["type"] in by_value]
-        if not wanted and not valued:
+        if not wanted and not valued and not deleted:
             return 0
         subjects = {event.subject for _, event in wanted} | {e.subject for e in valued}
         with self.database.read() as conn:
@@ -384,6 +407,8 @@ class SubscriptionService:
         wanted += _by_equality(valued, records, by_value)
         now = now_us()
         per_sub: dict[str, tuple[Compiled, list[dict[str, Any]]]] = {}
+        for sub, item in deleted:
+            per_sub.setdefault(sub.id, (sub, []))[1].append(item)
         for sub, event in wanted:
             record = records.get(event.subject)
             if record is not None and _matches(sub, record):
@@ -397,6 +422,23 @@ class SubscriptionService:
         if rows:
             self.database.run_write(lambda conn: _queue(conn, rows, now))
         return len(rows)
+
+    def _deletions(self, events: list[Event]) -> list[tuple[Compiled, dict[str, Any]]]:
+        """(subscription, notified item) for deleted entities; q and geoQ cannot apply."""
+        found = []
+        for event in events:
+            type_iri = event.data["type"]
+            valued = self._by_value.get(type_iri, {})
+            indexed = [sub for table in valued.values() for subs in table.values() for sub in subs]
+            for sub in (*self._by_type.get(type_iri, ()), *indexed, *self._any_type):
+                if sub.wants(event):
+                    item = {
+                        "id": event.subject,
+                        "type": sub.ctx.compact(type_iri),
+                        "deletedAt": format_us(event.at_us),
+                    }
+                    found.append((sub, item))
+        return found
 
     def periodic_due(self, limit: int = 1000) -> int:
         """Queue the periodic (timeInterval) notifications that are due; how many."""
