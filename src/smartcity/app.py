@@ -93,6 +93,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     for job in leader_jobs(settings, alerting):
         scheduler.add(job)
     scheduler.add(Job("periodic-subscriptions", timedelta(seconds=1), subscriptions.periodic_due))
+    keep_s = settings.change_feed_retention_h * 3600
+    scheduler.add(Job("change-feed-retention", timedelta(minutes=10), lambda: feed.purge(keep_s)))
     for domain in REGISTERED_DOMAINS:
         for domain_job in domain.jobs:
             scheduler.add(domain_job)

@@ -87,6 +87,8 @@ class Settings(BaseSettings):
     nats_subject_prefix: str = "smartcity.events"
     # How often the leader reads other processes' changes from the feed table.
     feed_poll_s: float = 1.0
+    # Entity changes the leader has read are kept this long (NGSI-LD history is separate).
+    change_feed_retention_h: float = 24.0
     # How often a follower tries to become leader (and the leader checks it still is).
     leader_retry_s: float = 2.0
     # False: this process never leads (API-only workers beside a `smartcity jobs` process).

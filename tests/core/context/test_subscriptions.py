@@ -220,3 +220,22 @@ def test_deletions_notify_subscriptions_that_ask_for_them(
     assert item["id"] == ENTITY and item["type"] == "WaterLevel" and "deletedAt" in item
     time.sleep(0.5)
     assert len(receiver.received) == 1  # creation and update were not asked for
+
+
+def test_feed_retention_drops_only_changes_the_leader_has_read(client: TestClient) -> None:
+    from smartcity.core.context import repository
+
+    feed = client.app.state.change_feed  # type: ignore[attr-defined]
+    database = client.app.state.database  # type: ignore[attr-defined]
+    create_entity(client, 1.0)
+    set_level(client, 2.0)
+
+    def read_all() -> bool:
+        with database.read() as conn:
+            return bool(repository.read_cursor(conn, "leader") == repository.last_change_seq(conn))
+
+    wait_for(read_all)
+    assert feed.purge(keep_s=3600) == 0  # recent: kept
+    assert feed.purge(keep_s=0) >= 2
+    with database.read() as conn:
+        assert repository.read_changes(conn, 0, 10) == []

@@ -26,6 +26,7 @@ from smartcity.core.db import Database
 from smartcity.core.events import Event, EventBus
 
 from . import repository
+from .times import now_us
 
 log = logging.getLogger(__name__)
 #: Called with each batch of changes before they are published (subscriptions, rules).
@@ -115,6 +116,16 @@ class ChangeFeed:
         self.cursor = rows[-1]["seq"]
         self.database.run_write(lambda conn: repository.save_cursor(conn, CURSOR, self.cursor))
         return len(rows)
+
+    def purge(self, keep_s: float) -> int:
+        """Drop changes older than `keep_s` that the leader has read (a leader job)."""
+        before = now_us() - int(keep_s * 1_000_000)
+
+        def job(conn: Any) -> int:
+            read_up_to = repository.read_cursor(conn, CURSOR)
+            return repository.purge_changes(conn, before, read_up_to or 0)
+
+        return self.database.run_write(job)
 
     def _up_to_gap(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The rows before the first young gap in the sequence (see module docstring)."""

@@ -715,9 +715,11 @@ def save_cursor(conn: Connection, name: str, seq: int) -> None:
         conn.execute(insert(feed_cursors).values(name=name, seq=seq, at=now_us()))
 
 
-def purge_changes(conn: Connection, before_us: int) -> int:
-    """Drop change-feed rows older than an instant; how many."""
+def purge_changes(conn: Connection, before_us: int, up_to_seq: int | None = None) -> int:
+    """Drop change-feed rows older than an instant (and read, up to `up_to_seq`); how many."""
     stmt = delete(entity_changes).where(entity_changes.c.at < before_us)
+    if up_to_seq is not None:
+        stmt = stmt.where(entity_changes.c.seq <= up_to_seq)
     return int(conn.execute(stmt).rowcount)
 
 
