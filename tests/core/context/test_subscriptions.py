@@ -239,3 +239,23 @@ def test_feed_retention_drops_only_changes_the_leader_has_read(client: TestClien
     assert feed.purge(keep_s=0) >= 2
     with database.read() as conn:
         assert repository.read_changes(conn, 0, 10) == []
+
+
+def test_each_change_is_notified_with_its_own_value(client: TestClient, receiver: Receiver) -> None:
+    """Changes read from the feed together still notify each value (not the latest twice)."""
+    feed = client.app.state.change_feed  # type: ignore[attr-defined]
+    assert client.post(SUBS, json=subscription(receiver.url)).status_code == 201
+    create_entity(client, 1.0)
+    wait_for(lambda: receiver.received)
+    feed.stop()  # the changes below wait in the feed and are read in one batch
+    try:
+        for level in (1.1, 1.2, 1.3):
+            set_level(client, level)
+    finally:
+        feed.start()
+
+    def levels() -> list[float]:
+        return [item["level"] for r in receiver.received for item in r["body"]["data"]]
+
+    wait_for(lambda: len(levels()) >= 4)
+    assert levels() == [1.0, 1.1, 1.2, 1.3]

@@ -427,7 +427,8 @@ def insert_entities(conn: Connection, records: Sequence[EntityRecord]) -> None:
         record.pk = pk
     write_index(conn, records, fresh=True)
     _created_in_transaction(conn).update(record.id for record in records)
-    record_changes(conn, [(r.id, r.types[0], "create", sorted(r.attrs)) for r in records])
+    # The created attributes travel with the change: a reader sees the entity as created.
+    record_changes(conn, [(r.id, r.types[0], "create", r.attrs) for r in records])
 
 
 def update_entities(conn: Connection, records: Sequence[EntityRecord]) -> None:
@@ -642,13 +643,30 @@ def append_history(conn: Connection, rows: Sequence[HistoryRow]) -> None:
 
 
 def _record_updates(conn: Connection, rows: Sequence[HistoryRow]) -> None:
-    """One "update" change per entity whose attributes were written (not just created)."""
+    """One "update" change per entity whose attributes were written (not just created),
+    carrying the newest instance written per attribute and datasetId, so that readers of
+    the feed see each change's values even after later changes of the same entity."""
     created = _created_in_transaction(conn)
-    written: dict[str, tuple[str, set[str]]] = {}
+    written: dict[str, tuple[str, dict[str, dict[str | None, HistoryRow]]]] = {}
     for row in rows:
-        if row.entity_id not in created:
-            written.setdefault(row.entity_id, (row.entity_type, set()))[1].add(row.attr)
-    record_changes(conn, [(i, t, "update", sorted(attrs)) for i, (t, attrs) in written.items()])
+        if row.entity_id in created:
+            continue
+        per_attr = written.setdefault(row.entity_id, (row.entity_type, {}))[1]
+        newest = per_attr.setdefault(row.attr, {})
+        held = newest.get(row.dataset_id)
+        if held is None or row.observed_at >= held.observed_at:
+            newest[row.dataset_id] = row
+    record_changes(
+        conn,
+        [
+            (entity_id, entity_type, "update", _instances(per_attr))
+            for entity_id, (entity_type, per_attr) in written.items()
+        ],
+    )
+
+
+def _instances(per_attr: dict[str, dict[str | None, HistoryRow]]) -> dict[str, Any]:
+    return {attr: [row.instance for row in rows.values()] for attr, rows in per_attr.items()}
 
 
 #: conn.info key: ids created in this transaction (their history rows are not "updates").
@@ -672,9 +690,13 @@ _CHANGE_PLACEHOLDERS = {"sqlite": "?, ?, ?, ?, ?", "postgresql": "%s, %s, %s, %s
 
 
 def record_changes(
-    conn: Connection, changes: Sequence[tuple[str, str, str, list[str] | None]]
+    conn: Connection, changes: Sequence[tuple[str, str, str, list[str] | dict[str, Any] | None]]
 ) -> None:
-    """Append (entity id, type, op, attributes) to the change feed, in this transaction."""
+    """Append (entity id, type, op, attributes) to the change feed, in this transaction.
+
+    `attributes`: for creations and updates, the written instances by attribute (a mapping);
+    None for deletions.
+    """
     if not changes:
         return
     at = now_us()

@@ -10,6 +10,7 @@ the notifier (notifier.py) delivers them, retrying while a receiver is down.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import threading
 import time
@@ -411,9 +412,11 @@ class SubscriptionService:
             per_sub.setdefault(sub.id, (sub, []))[1].append(item)
         for sub, event in wanted:
             record = records.get(event.subject)
-            if record is not None and _matches(sub, record):
-                rendered = _render(sub, record)
-                per_sub.setdefault(sub.id, (sub, []))[1].append(rendered)
+            if record is None:
+                continue
+            as_of = _as_of_change(record, event)
+            if _matches(sub, as_of):
+                per_sub.setdefault(sub.id, (sub, []))[1].append(_render(sub, as_of))
         rows = [
             _outbox_row(sub, data, now)
             for sub, data in per_sub.values()
@@ -561,6 +564,27 @@ def _by_equality(
             for value in values:
                 found += [(sub, event) for sub in table.get(value, ()) if sub.wants(event)]
     return found
+
+
+def _as_of_change(record: repository.EntityRecord, event: Event) -> repository.EntityRecord:
+    """The entity with the instances this change wrote: what it was just after the change,
+    as far as the written attributes go (later changes may have moved them on since)."""
+    written = event.data.get("attrs")
+    if not isinstance(written, dict):
+        return record
+    if event.topic == "entity.create":
+        return dataclasses.replace(record, attrs=written)
+    attrs = dict(record.attrs)
+    for attr, instances in written.items():
+        merged = list(attrs.get(attr, []))
+        for instance in instances:
+            index = model.find_instance(merged, instance.get("datasetId"))
+            if index is None:
+                merged.append(instance)
+            else:
+                merged[index] = instance
+        attrs[attr] = merged
+    return dataclasses.replace(record, attrs=attrs)
 
 
 def _matches(sub: Compiled, record: repository.EntityRecord) -> bool:
