@@ -1,0 +1,1 @@
+"""Cần Thơ digital twin: the city's geography, sensors and scenarios, simulated."""
