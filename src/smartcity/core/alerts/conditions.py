@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import operator
+from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -63,39 +64,49 @@ class LeafState:
     detector: SeriesDetector | None = None
 
 
-class Condition:
+class Condition(ABC):
     """A node of a condition tree."""
 
+    @abstractmethod
     def attributes(self) -> set[str]:
         """The attributes this condition reads."""
-        raise NotImplementedError
 
+    @abstractmethod
     def evaluate(self, states: dict[int, LeafState], readings: Readings, now_s: float) -> bool:
         """Whether the condition holds now; updates the leaves' states."""
-        raise NotImplementedError
 
+    @abstractmethod
     def describe(self) -> str:
         """A short human-readable form, for alert titles."""
-        raise NotImplementedError
 
 
 @dataclass(eq=False)
-class Threshold(Condition):
-    """The attribute beyond a value, with hysteresis and a minimum duration."""
+class Leaf(Condition):
+    """A condition on one attribute, keeping its own state per subject entity."""
 
     attribute: str
-    op: str
-    value: float
-    clear: float
-    for_s: float
 
     def attributes(self) -> set[str]:
         """The one attribute read."""
         return {self.attribute}
 
+    def state(self, states: dict[int, LeafState]) -> LeafState:
+        """This leaf's state among a subject's states."""
+        return states.setdefault(id(self), LeafState())
+
+
+@dataclass(eq=False)
+class Threshold(Leaf):
+    """The attribute beyond a value, with hysteresis and a minimum duration."""
+
+    op: str
+    value: float
+    clear: float
+    for_s: float
+
     def evaluate(self, states: dict[int, LeafState], readings: Readings, now_s: float) -> bool:
         """Active once beyond `value` for `for_s`; inactive once back past `clear`."""
-        state = states.setdefault(id(self), LeafState())
+        state = self.state(states)
         value = _new_value(state, readings.get(self.attribute))
         if value is None:
             return state.active
@@ -120,21 +131,16 @@ class Threshold(Condition):
 
 
 @dataclass(eq=False)
-class Rate(Condition):
+class Rate(Leaf):
     """The attribute's change per `per_s` over the last `per_s`, compared with a value."""
 
-    attribute: str
     op: str
     value: float
     per_s: float
 
-    def attributes(self) -> set[str]:
-        """The one attribute read."""
-        return {self.attribute}
-
     def evaluate(self, states: dict[int, LeafState], readings: Readings, now_s: float) -> bool:
         """Active while the change over the window, scaled to `per_s`, passes the comparison."""
-        state = states.setdefault(id(self), LeafState())
+        state = self.state(states)
         value = _new_value(state, readings.get(self.attribute))
         if value is None:
             return state.active
@@ -157,19 +163,14 @@ class Rate(Condition):
 
 
 @dataclass(eq=False)
-class Absence(Condition):
+class Absence(Leaf):
     """No reading of the attribute for `for_s` (wall-clock time, checked by the sweep too)."""
 
-    attribute: str
     for_s: float
-
-    def attributes(self) -> set[str]:
-        """The one attribute read."""
-        return {self.attribute}
 
     def evaluate(self, states: dict[int, LeafState], readings: Readings, now_s: float) -> bool:
         """Active when the newest reading is older than `for_s`."""
-        state = states.setdefault(id(self), LeafState())
+        state = self.state(states)
         reading = readings.get(self.attribute)
         if reading is not None:
             state.last_at_s = max(reading.at_s, state.last_at_s or reading.at_s)
@@ -184,19 +185,14 @@ class Absence(Condition):
 
 
 @dataclass(eq=False)
-class Anomaly(Condition):
+class Anomaly(Leaf):
     """The statistical detector (anomaly.py) finds the newest reading unusual for its series."""
 
-    attribute: str
     config: DetectorConfig
-
-    def attributes(self) -> set[str]:
-        """The one attribute read."""
-        return {self.attribute}
 
     def evaluate(self, states: dict[int, LeafState], readings: Readings, now_s: float) -> bool:
         """Active while the newest reading is anomalous."""
-        state = states.setdefault(id(self), LeafState())
+        state = self.state(states)
         value = _new_value(state, readings.get(self.attribute))
         if value is None:
             return state.active
