@@ -278,6 +278,8 @@ class CompiledRule:
     attr_iris: dict[str, str]
     has_absence: bool
     states: dict[str, dict[int, LeafState]] = field(default_factory=dict)
+    #: Whether the whole condition held at the last evaluation, per subject entity.
+    active: dict[str, bool] = field(default_factory=dict)
 
     def selects(self, entity_id: str) -> bool:
         """Whether the rule's id pattern (if any) matches the entity."""
@@ -401,14 +403,14 @@ class RuleEngine:
     ) -> None:
         readings = _readings(rule, record)
         states = rule.states.setdefault(record.id, {})
-        was = states.get(-1, LeafState()).active
+        was = rule.active.get(record.id, False)
         active = rule.condition.evaluate(states, readings, now / 1e6)
-        states[-1] = LeafState(active=active)
+        rule.active[record.id] = active
         at = max((r.at_s for r in readings.values()), default=now / 1e6)
         if active and not was and within_windows(rule.row["active_windows"], int(at * 1e6)):
             firings.append(self._firing(rule, record, readings, now))
         elif active and not was:
-            states[-1] = LeafState(active=False)  # outside its hours: may fire later
+            rule.active[record.id] = False  # outside its hours: may fire later
         elif was and not active:
             clearings.append((rule.row, record.id))
 
