@@ -259,3 +259,34 @@ def test_each_change_is_notified_with_its_own_value(client: TestClient, receiver
 
     wait_for(lambda: len(levels()) >= 4)
     assert levels() == [1.0, 1.1, 1.2, 1.3]
+
+
+def test_a_row_queued_during_a_failure_never_overtakes_the_failed_one(database: Any) -> None:
+    """The failed row waits a long backoff; one queued later has a short one: it must wait."""
+    from smartcity.core.context.notifier import Notifier
+    from smartcity.core.context.tables import notification_outbox
+    from smartcity.core.context.times import now_us
+
+    now = now_us()
+
+    def row(level: float, next_attempt_at: int, attempts: int) -> dict[str, Any]:
+        note = {"id": "n", "type": "Notification", "data": [{"level": level}]}
+        payload = {"endpoint": {"uri": "http://x/n"}, "notification": note, "context": []}
+        return {
+            "subscription_id": "urn:s",
+            "payload": payload,
+            "created_at": now,
+            "attempts": attempts,
+            "next_attempt_at": next_attempt_at,
+        }
+
+    database.run_write(
+        lambda conn: conn.execute(
+            notification_outbox.insert(), [row(1.0, now + 60_000_000, 5), row(2.0, now - 1, 0)]
+        )
+    )
+    notifier = Notifier(database)
+    sent: list[float] = []
+    notifier._post = lambda _uri, body, _h: sent.append(body["data"][0]["level"])  # type: ignore[method-assign]
+    assert notifier.deliver_due() == 0
+    assert sent == []

@@ -25,7 +25,7 @@ from urllib.parse import SplitResult, urlsplit
 import orjson
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
-from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import Connection, delete, func, select, update
 
 from smartcity.core.db import Database
 
@@ -100,6 +100,7 @@ class Notifier:
                 .limit(limit)
             )
             due = [dict(r) for r in rows.mappings()]
+            due = _not_behind_a_waiting_row(conn, due, now)
         expired = [row for row in due if row["created_at"] < now - self.max_age_us]
         if expired:
             self.database.run_write(lambda conn: _give_up(conn, expired, now))
@@ -191,6 +192,27 @@ def _failed(conn: Connection, row: dict[str, Any], now: int, error: str, backoff
         )
         .values(next_attempt_at=now + backoff_us)
     )
+
+
+def _not_behind_a_waiting_row(
+    conn: Connection, due: list[dict[str, Any]], now: int
+) -> list[dict[str, Any]]:
+    """Drop due rows queued after a row of the same subscription that still waits its backoff.
+
+    A notification queued while an earlier one was failing was never given that backoff, and
+    its own (shorter) backoff may end first: sending it then would overtake the earlier one.
+    """
+    if not due:
+        return due
+    waiting = conn.execute(
+        select(notification_outbox.c.subscription_id, func.min(notification_outbox.c.id))
+        .where(notification_outbox.c.next_attempt_at > now)
+        .group_by(notification_outbox.c.subscription_id)
+    )
+    first_waiting = {sub_id: row_id for sub_id, row_id in waiting}
+    if not first_waiting:
+        return due
+    return [r for r in due if r["id"] < first_waiting.get(r["subscription_id"], r["id"] + 1)]
 
 
 def _give_up(conn: Connection, rows: list[dict[str, Any]], now: int) -> None:
