@@ -37,6 +37,8 @@ def _run_without_serving(monkeypatch: pytest.MonkeyPatch, data_dir: Path) -> str
     import uvicorn
 
     monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: None)
+    # No server comes up here: the simulator beside it is not started either.
+    monkeypatch.setattr("smartcity.cli._simulator_thread", lambda *args: None)
     result = CliRunner().invoke(app, ["run", "--data-dir", str(data_dir)])
     assert result.exit_code == 0, result.output
     return result.output

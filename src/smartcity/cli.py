@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
@@ -13,8 +13,13 @@ from smartcity.core.auth.seed import DemoLogin, seed_demo_accounts, seed_departm
 from smartcity.core.context.times import now_us
 
 if TYPE_CHECKING:
+    import httpx
+
     from smartcity.core.auth.deps import AuthState
+    from smartcity.core.auth.service import AuthService
     from smartcity.core.db import Database
+    from smartcity.simulator.session import Plan
+    from smartcity.simulator.timebase import ScenarioName
 
 app = typer.Typer(help="Cần Thơ Smart City Platform", no_args_is_help=True)
 users_app = typer.Typer(help="User accounts", no_args_is_help=True)
@@ -25,6 +30,10 @@ app.add_typer(devices_app, name="devices")
 app.add_typer(users_app, name="users")
 app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
+import_app = typer.Typer(
+    help="Reference data: ward boundaries, road networks", no_args_is_help=True
+)
+app.add_typer(import_app, name="import")
 
 
 def _settings(data_dir: Path | None, database_url: str | None) -> Settings:
@@ -50,16 +59,107 @@ def migrate(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
     database.dispose()
 
 
+Scale = Annotated[float, typer.Option(help="Fleet size: 1 ≈ 500 devices, 250 ≈ 100,000")]
+BackfillDays = Annotated[float, typer.Option(help="Days of history sent before going live")]
+Speed = Annotated[
+    float, typer.Option(help="Times real time while behind the clock (60: a day in 24 min)")
+]
+HoursAgo = Annotated[float, typer.Option(help="Start the live part this many hours ago")]
+Seed = Annotated[int, typer.Option(help="Seed: the same seed gives the same city")]
+
+
 @app.command()
 def run(
     host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
-    demo: Annotated[bool, typer.Option("--demo/--no-demo", help="Seed demo data")] = True,
+    demo: Annotated[
+        bool, typer.Option("--demo/--no-demo", help="Demo accounts and the simulated city")
+    ] = True,
     workers: Annotated[int, typer.Option(help="Worker processes")] = 1,
+    scenario: Annotated[str, typer.Option(help="Simulator scenario (with --demo)")] = "normal",
+    backfill_days: BackfillDays = 7.0,
+    speed: Speed = 1.0,
+    hours_ago: HoursAgo = 0.0,
+    scale: Scale = 1.0,
+    seed: Seed = 0,
 ) -> None:
-    """Migrate, optionally seed the demo city, and serve the platform."""
+    """Migrate, serve the platform and, with --demo, feed it the simulated Cần Thơ."""
+    from smartcity.simulator.session import Plan
+
+    plan = Plan(_scenario(scenario), backfill_days, speed, hours_ago, scale, seed)
+    _serve(host, port, data_dir, database_url, workers, plan if demo else None)
+
+
+@app.command("demo")
+def demo_command(
+    scenario: Annotated[
+        str,
+        typer.Option(
+            help="normal, flood-tide, salinity-season, rush-hour-incident, lamp-failures, "
+            "sensor-faults"
+        ),
+    ] = "normal",
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
+    data_dir: DataDir = None,
+    backfill_days: BackfillDays = 2.0,
+    speed: Speed = 60.0,
+    hours_ago: HoursAgo = 12.0,
+    seed: Seed = 0,
+) -> None:
+    """The platform with the simulated city staging a scenario (accelerated from the past)."""
+    from smartcity.simulator.session import Plan
+
+    plan = Plan(_scenario(scenario), backfill_days, speed, hours_ago, 1.0, seed)
+    _serve(host, port, data_dir, None, 1, plan)
+
+
+@app.command()
+def simulate(
+    url: Annotated[str, typer.Option(help="The platform, e.g. http://127.0.0.1:8000")],
+    api_key: Annotated[
+        str, typer.Option(envvar="SMARTCITY_SIMULATOR_KEY", help="An integrator API key")
+    ],
+    scenario: Annotated[str, typer.Option(help="Simulator scenario")] = "normal",
+    backfill_days: BackfillDays = 0.0,
+    speed: Speed = 1.0,
+    hours_ago: HoursAgo = 0.0,
+    scale: Scale = 1.0,
+    seed: Seed = 0,
+    workers: Annotated[int, typer.Option(help="Parallel requests")] = 4,
+) -> None:
+    """Feed a running platform (any URL) with the simulated city until interrupted."""
+    import httpx
+
+    from smartcity.simulator.session import Plan
+
+    plan = Plan(_scenario(scenario), backfill_days, speed, hours_ago, scale, seed, workers)
+    with httpx.Client(base_url=url, timeout=120) as client:
+        _simulate_forever(plan, client, api_key)
+
+
+def _scenario(name: str) -> ScenarioName:
+    from smartcity.simulator.timebase import ScenarioName
+
+    try:
+        return ScenarioName(name)
+    except ValueError:
+        names = ", ".join(s.value for s in ScenarioName)
+        typer.echo(f"error: unknown scenario {name!r}; choose one of {names}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _serve(
+    host: str,
+    port: int,
+    data_dir: Path | None,
+    database_url: str | None,
+    workers: int,
+    plan: Plan | None,
+) -> None:
+    """Migrate, seed accounts, start the simulator beside the server, and serve."""
     import uvicorn
 
     settings, database = _open(data_dir, database_url)
@@ -68,12 +168,10 @@ def run(
     seed_departments(auth.service)
     purged = auth.audit.purge_before(_retention_cutoff(settings))
     logins = []
-    if demo:
-        from smartcity.demo import seed_demo
-
-        count = seed_demo(database)
-        typer.echo(f"demo: {count} Cần Thơ entities seeded")
+    key = None
+    if plan is not None:
         logins = seed_demo_accounts(auth.service, settings.data_dir)
+        key = _simulator_key(auth.service, settings.data_dir)
     database.dispose()
     typer.echo(f"Cần Thơ Smart City Platform on http://{host}:{port}  ({database.dialect})")
     typer.echo(f"  NGSI-LD: http://{host}:{port}/ngsi-ld/v1/entities   API docs: /docs")
@@ -83,6 +181,8 @@ def run(
         )
     _print_logins(logins)
     _export(settings)
+    if plan is not None and key is not None:
+        _simulator_thread(f"http://{_local(host)}:{port}", key, plan)
     uvicorn.run(
         "smartcity.asgi:app",
         host=host,
@@ -91,6 +191,72 @@ def run(
         log_level="warning",
         access_log=False,
     )
+
+
+def _local(host: str) -> str:
+    """Where this machine reaches a server bound to `host`."""
+    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+
+
+def _simulator_key(service: AuthService, data_dir: Path) -> str:
+    """The simulator's integrator key, kept (0600) in the data dir and reused while valid."""
+    path = data_dir / "simulator.key"
+    if path.exists():
+        key = path.read_text().strip()
+        try:
+            service.principal_from_api_key(key)
+            return key
+        except AuthError:
+            pass
+    new = service.create_api_key("simulator (demo city)", "integrator")
+    path.write_text(new.key + "\n")
+    path.chmod(0o600)
+    return new.key
+
+
+def _simulator_thread(url: str, key: str, plan: Plan) -> None:
+    """Run the simulator against the server about to start (a daemon thread)."""
+    import threading
+
+    import httpx
+
+    from smartcity.simulator.session import wait_until_up
+
+    def work() -> None:
+        with httpx.Client(base_url=url, timeout=120) as client:
+            if not wait_until_up(client):
+                typer.echo("simulator: the platform did not come up; not simulating", err=True)
+                return
+            _simulate_forever(plan, client, key)
+
+    threading.Thread(target=work, name="simulator", daemon=True).start()
+
+
+def _simulate_forever(plan: Plan, client: httpx.Client, key: str) -> None:
+    """Simulate with a progress bar over the backfill; report and stop on Ctrl-C."""
+    import threading
+
+    from tqdm import tqdm
+
+    from smartcity.simulator.session import simulate
+
+    stop = threading.Event()
+    bar = tqdm(total=0, desc=f"simulator: {plan.backfill_days:g} days of history", unit="device")
+
+    def progress(done: int, total: int) -> None:
+        if bar.total != total:
+            bar.reset(total)
+        bar.update(done - bar.n)
+        if done == total:
+            bar.close()
+            typer.echo(f"simulator: live ({plan.scenario.value}, ×{plan.speed:g} while behind)")
+
+    try:
+        simulate(plan, client, key, stop, progress)
+    except KeyboardInterrupt:
+        stop.set()
+    except Exception as error:  # the platform must keep serving if the simulator fails
+        typer.echo(f"simulator stopped: {error}", err=True)
 
 
 @app.command()
@@ -192,6 +358,85 @@ def devices_import(
     finally:
         database.dispose()
     typer.echo(f"{len(devices)} devices provisioned")
+
+
+@import_app.command("boundaries")
+def import_boundaries(
+    geojson_file: Annotated[Path, typer.Argument(help="FeatureCollection, properties.code")],
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Give wards (and the city, code 92) their real boundaries from a GeoJSON file."""
+    import orjson
+
+    from smartcity.simulator.geography import boundary_updates, city_entity, ward_entity, wards
+
+    try:
+        geojson = orjson.loads(geojson_file.read_bytes())
+    except (OSError, orjson.JSONDecodeError) as error:
+        typer.echo(f"error: cannot read {geojson_file}: {error}", err=True)
+        raise typer.Exit(1) from None
+    fragments, problems = boundary_updates(geojson if isinstance(geojson, dict) else {})
+    for problem in problems:
+        typer.echo(f"skipped: {problem}", err=True)
+    _, database = _open(data_dir, database_url)
+    try:
+        # Wards first (kept as they are if present), then their boundaries as the location.
+        _write_entities(database, [city_entity(), *map(ward_entity, wards())], create_only=True)
+        _write_entities(database, fragments, create_only=False)
+    finally:
+        database.dispose()
+    typer.echo(f"{len(fragments)} boundaries imported, {len(problems)} features skipped")
+    if not fragments:
+        raise typer.Exit(1)
+
+
+@import_app.command("osm")
+def import_osm(
+    osm_file: Annotated[Path, typer.Argument(help="OpenStreetMap XML (.osm or .osm.bz2)")],
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Import a road network from OpenStreetMap as RoadSegment entities."""
+    from smartcity.simulator.roads import load_osm, segment_entity
+
+    try:
+        network = load_osm(osm_file)
+    except (OSError, ValueError) as error:
+        typer.echo(f"error: cannot read {osm_file}: {error}", err=True)
+        raise typer.Exit(1) from None
+    for problem in network.problems:
+        typer.echo(f"note: {problem}", err=True)
+    _, database = _open(data_dir, database_url)
+    try:
+        _write_entities(database, [segment_entity(s) for s in network.segments], False)
+    finally:
+        database.dispose()
+    typer.echo(
+        f"{len(network.segments)} road segments, {len(network.junctions)} junctions, "
+        f"{network.total_length_km():.1f} km imported"
+    )
+
+
+def _write_entities(database: Database, bodies: list[dict[str, Any]], create_only: bool) -> None:
+    """Create (or, unless create_only, update) entities given as normalized NGSI-LD bodies."""
+    from smartcity.core.context import model
+    from smartcity.core.context.jsonld import ContextResolver
+    from smartcity.core.context.service import ContextBroker
+
+    resolver = ContextResolver()
+    now = now_us()
+    items = []
+    for body in bodies:
+        ctx = resolver.resolve(body.get("@context"))
+        items.append(
+            model.parse_entity({k: v for k, v in body.items() if k != "@context"}, ctx, now)
+        )
+    broker = ContextBroker(database)
+    if create_only:
+        broker.batch_create(items)
+    else:
+        broker.batch_upsert(items, replace=False)
 
 
 def _print_logins(logins: list[DemoLogin]) -> None:

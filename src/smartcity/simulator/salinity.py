@@ -54,11 +54,7 @@ class SalinityModel:
 
     def value_at(self, t: float, scenario: Scenario = NORMAL) -> float:
         """Salinity (‰) at epoch seconds t."""
-        length = monthly(t, INTRUSION_KM)
-        mouth = monthly(t, MOUTH_SALINITY)
-        if scenario.active(ScenarioName.SALINITY_SEASON, t):
-            length *= scenario.intrusion_factor
-            mouth = min(32.0, mouth * 1.1)
+        length, mouth = _intrusion(t, scenario)
         skey = stream_key(self.seed, "salinity:" + self.key)
         # Upstream discharge varies week to week (reservoir releases, rain upstream).
         length *= 1.0 + 0.08 * smooth_noise(skey, t, 5 * DAY_S)
@@ -76,12 +72,22 @@ class SalinityModel:
         return self.value_at(epoch_s(at), scenario)
 
 
-def four_permille_line_km(at: datetime, scenario: Scenario = NORMAL) -> float:
-    """Distance from the sea (km) of the 4 ‰ line at mean tide, without noise."""
-    t = epoch_s(at)
+def _intrusion(t: float, scenario: Scenario) -> tuple[float, float]:
+    """Intrusion length (km) and mouth salinity (‰) at t.
+
+    The salinity-season scenario stages a severe dry season (2016, 2020) whatever the month:
+    at least the March intrusion, lengthened by the scenario's factor.
+    """
     length = monthly(t, INTRUSION_KM)
     mouth = monthly(t, MOUTH_SALINITY)
     if scenario.active(ScenarioName.SALINITY_SEASON, t):
-        length *= scenario.intrusion_factor
-        mouth = min(32.0, mouth * 1.1)
+        length = max(length, max(INTRUSION_KM)) * scenario.intrusion_factor
+        mouth = min(32.0, max(mouth, max(MOUTH_SALINITY)) * 1.1)
+    return length, mouth
+
+
+def four_permille_line_km(at: datetime, scenario: Scenario = NORMAL) -> float:
+    """Distance from the sea (km) of the 4 ‰ line at mean tide, without noise."""
+    t = epoch_s(at)
+    length, mouth = _intrusion(t, scenario)
     return max(0.0, length * math.log(mouth / 4.0))
