@@ -227,7 +227,7 @@ def test_the_same_seed_gives_the_same_city() -> None:
 def test_fleet_sizes(scale: float) -> None:
     fleet = build_fleet(seed=0, scale=scale)
     counts = fleet.count_by_kind()
-    assert len(counts) == 14  # every kind of device
+    assert len(counts) == 15  # every kind of device
     if scale == 1.0:
         assert 300 <= len(fleet.devices) <= 800
     else:

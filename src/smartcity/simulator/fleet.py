@@ -26,6 +26,7 @@ from smartcity.simulator.assets import (
 from smartcity.simulator.crops import RiceCropModel, RiceSeason
 from smartcity.simulator.environment import AirQualityModel, RiverQualityModel
 from smartcity.simulator.geography import Ward, landmarks, nearest_ward, wards
+from smartcity.simulator.publicorder import PlaceKind, PublicPlaceModel
 from smartcity.simulator.roads import RoadSegment, cantho_core_network
 from smartcity.simulator.salinity import SalinityModel
 from smartcity.simulator.tide import StreetFloodModel, WaterLevelModel
@@ -208,7 +209,7 @@ STREETLIGHT = Group(
         Attr("status", "Text"),
     ),
     15 * MINUTE,
-    3 * HOUR,
+    HOUR,
     commands=("dim", "switch"),
 )
 CABINET = Group(
@@ -223,7 +224,7 @@ WASTE = Group(
     "WasteContainer",
     (Attr("fillingLevel"), Attr("status", "Text")),
     30 * MINUTE,
-    3 * HOUR,
+    HOUR,
 )
 SOLAR = Group(
     "solar-pv",
@@ -255,6 +256,14 @@ SLUICE = Group(
     commands=("open", "close"),
 )
 
+PUBLIC_ORDER = Group(
+    "public-order",
+    "CrowdFlowObserved",
+    (Attr("peopleCount"), Attr("congested", "Boolean"), Attr("publicOrderEvent", "Text")),
+    5 * MINUTE,
+    HOUR,
+)
+
 GROUPS: tuple[Group, ...] = (
     RIVER_LEVEL,
     STREET_FLOOD,
@@ -270,6 +279,7 @@ GROUPS: tuple[Group, ...] = (
     WIND,
     PARCEL,
     SLUICE,
+    PUBLIC_ORDER,
 )
 
 
@@ -323,6 +333,15 @@ WEATHER_STATIONS = (
 WIND_SITES = (
     ("vinh-chau-1", "Điện gió Vĩnh Châu – tuabin 1", 106.0100, 9.3300),
     ("tran-de-1", "Điện gió Trần Đề – tuabin 1", 106.1900, 9.5100),
+)
+# Cameras with people counting at busy public places (approximate positions from public maps).
+PUBLIC_PLACES = (
+    ("ben-ninh-kieu", "Camera Bến Ninh Kiều", 105.7882, 10.0338, PlaceKind.RIVERSIDE, 3000),
+    ("pho-di-bo", "Camera phố đi bộ Hai Bà Trưng", 105.7872, 10.0330, PlaceKind.RIVERSIDE, 2000),
+    ("cho-noi-cai-rang", "Camera chợ nổi Cái Răng", 105.7470, 10.0022, PlaceKind.MARKET, 1500),
+    ("cho-tan-an", "Camera chợ Tân An", 105.7850, 10.0350, PlaceKind.MARKET, 800),
+    ("ben-xe-trung-tam", "Camera bến xe trung tâm", 105.7580, 10.0060, PlaceKind.TRANSPORT, 1200),
+    ("san-bay", "Camera sảnh Cảng hàng không Cần Thơ", 105.7100, 10.0839, PlaceKind.TRANSPORT, 900),
 )
 SLUICE_GATES = (
     ("cai-khe", "Cống Cái Khế", 105.7850, 10.0440, "can-tho-intake"),
@@ -522,6 +541,18 @@ def _sluice(salinity: SalinityModel) -> Reading:
     return read
 
 
+def _public_place(model: PublicPlaceModel) -> Reading:
+    def read(t: float, sc: Scenario, _s: DeviceState) -> dict[str, Any]:
+        c = model.value_at(t, sc)
+        return {
+            "peopleCount": c.people,
+            "congested": c.crowded,
+            "publicOrderEvent": c.event or "none",
+        }
+
+    return read
+
+
 # --- the fleet ----------------------------------------------------------------------------
 
 
@@ -588,6 +619,10 @@ def build_fleet(seed: int = 0, scale: float = 1.0) -> Fleet:
     devices += _waste_bins(seed, max(1, round(100 * scale)))
     devices += _energy(seed, weather, max(1, round(20 * scale)))
     devices += _parcels(seed, max(1, round(90 * scale)))
+    devices += [
+        _device(PUBLIC_ORDER, k, n, lon, lat, _public_place(PublicPlaceModel(k, kind, peak, seed)))
+        for k, n, lon, lat, kind, peak in PUBLIC_PLACES
+    ]
     return Fleet(seed, devices)
 
 
