@@ -7,10 +7,11 @@ NGSILD_VENV := .venv-ngsildclient
 
 .PHONY: run test lint typecheck bench clean install
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml constraints.txt src/smartcity/web/assets.lock.json
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	$(BIN)/python -m smartcity.web.assets
 	touch $(STAMP)
 
 install: $(STAMP)

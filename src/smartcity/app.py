@@ -58,11 +58,21 @@ from smartcity.core.ingest import api as ingest_api
 from smartcity.core.ingest.runtime import IngestRuntime, build_ingest
 from smartcity.core.jobs import Leadership, Scheduler
 from smartcity.core.registry import DOMAINS, Domain, Job
+from smartcity.domains import agriculture, energy, environment, lighting, security, traffic, waste
+from smartcity.web import maplayers, pages
 
 log = logging.getLogger(__name__)
 
 #: The domains this platform runs, listed explicitly (see ARCHITECTURE.md).
-REGISTERED_DOMAINS: list[Domain] = []
+REGISTERED_DOMAINS: list[Domain] = [
+    environment.domain,
+    traffic.domain,
+    lighting.domain,
+    waste.domain,
+    energy.domain,
+    agriculture.domain,
+    security.domain,
+]
 
 
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
@@ -170,8 +180,11 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(ingest_api.router)
     app.include_router(alerts_api.router)
     app.include_router(alerts_api.me_router)
+    app.include_router(maplayers.router)
+    app.include_router(pages.router)
     app.include_router(ngsi_api.fallback_router)
     _mount_domains(app)
+    app.state.map_layers = maplayers.LayerBuilder(broker, resolver.resolve(None))
 
     @app.get(
         "/healthz",

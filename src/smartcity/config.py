@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     rate_limit_storage: str = "memory://"
     # Browser origins allowed to call the API cross-site; none by default (CORS off).
     cors_origins: list[str] = []
+    #: A raster tile server for the IOC map ({z}/{x}/{y}); none by default (offline).
+    map_tile_url: str | None = None
     # Set behind HTTPS: Secure cookies and Strict-Transport-Security.
     https: bool = False
     # Decree 53/2022/NĐ-CP: system logs are kept at least 12 months.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -22,13 +22,40 @@ class Job:
 
 @dataclass(frozen=True)
 class MapLayer:
-    """A layer the IOC map can show: which entity type, how to colour it."""
+    """A layer the IOC map can show: which entity type, how to colour it.
+
+    Colour by a number with `steps` ((upper bound, colour), ascending; above the last bound
+    the last colour) or by a text/boolean with `categories` (value → colour).
+    """
 
     key: str
     entity_type: str
     title_vi: str
     title_en: str
     color_attr: str | None = None
+    steps: Sequence[tuple[float, str]] = ()
+    categories: Mapping[str, str] = field(default_factory=dict)
+    unit: str = ""
+    #: Only entities that have this attribute (two layers over one entity type).
+    require_attr: str | None = None
+    #: Shown on the map when the page opens.
+    visible: bool = True
+
+    def color_of(self, value: object) -> str:
+        """The marker colour for a value of `color_attr`."""
+        if isinstance(value, bool | str):
+            other = self.categories.get("*", NO_DATA_COLOR)  # "*": any other value
+            return self.categories.get(str(value).lower(), other)
+        if isinstance(value, int | float) and self.steps:
+            for bound, color in self.steps:
+                if value <= bound:
+                    return color
+            return self.steps[-1][1]
+        return NO_DATA_COLOR
+
+
+#: Markers without a usable value.
+NO_DATA_COLOR = "#9e9e9e"
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,8 @@ PATH_VALUES = {
     "rule_id": "matrix-probe-none",
     "incident_id": "999999",
     "position": "1",
+    "key": "air",
+    "path": "ioc.css",
 }
 
 #: Query strings some collection routes need to answer 200.

@@ -127,7 +127,10 @@ class SecurityHeaders:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 headers.extend(SECURITY_HEADERS)
-                if not docs:
+                # A web page states its own (still 'self'-only) policy; everything else the
+                # strict one.
+                own = any(name.lower() == b"content-security-policy" for name, _ in headers)
+                if not docs and not own:
                     headers.append((b"content-security-policy", STRICT_CSP))
                 if self.hsts:
                     headers.append((b"strict-transport-security", b"max-age=31536000"))

@@ -1,0 +1,10 @@
+"""The shared palette of map markers, so that every layer reads the same way."""
+
+GOOD = "#2e7d32"
+FAIR = "#f9a825"
+POOR = "#ef6c00"
+BAD = "#c62828"
+VERY_BAD = "#6a1b9a"
+HAZARD = "#4e342e"
+INFO = "#1565c0"
+IDLE = "#607d8b"

@@ -1,0 +1,15 @@
+"""Waste: bin fill levels."""
+
+from smartcity.core.registry import Domain, MapLayer
+from smartcity.domains.colors import BAD, FAIR, GOOD, POOR
+
+domain = Domain(
+    name="waste",
+    entity_types=("WasteContainer",),
+    map_layers=(
+        MapLayer(
+            "waste-bins", "WasteContainer", "Thùng rác", "Waste bins", "fillingLevel",
+            steps=((0.5, GOOD), (0.8, FAIR), (0.9, POOR), (1e9, BAD)), unit="",
+        ),
+    ),
+)  # fmt: skip

@@ -1,0 +1,296 @@
+// The operations dashboard: the city map with the domains' layers, and the live alerts.
+// Markers come from /api/map/layers/{key} as compact arrays and are drawn by MapLibre GL
+// (WebGL, clustered), which keeps tens of thousands of devices smooth. The base map is the
+// platform's own geography (wards, roads) unless a tile server is configured.
+import * as maplibregl from "/static/vendor/maplibre-gl/maplibre-gl.mjs";
+
+const CAN_THO = [105.75, 10.03];
+const REFRESH_MS = 10000;
+const state = { layers: {}, counts: {}, alerts: [] };
+window.iocState = state; // read by the browser tests and handy in the console
+
+function baseStyle() {
+  const style = {
+    version: 8,
+    sources: {},
+    layers: [{ id: "background", type: "background", paint: { "background-color": "#eef2f0" } }],
+  };
+  if (PAGE.tileUrl) {
+    style.sources.tiles = { type: "raster", tiles: [PAGE.tileUrl], tileSize: 256 };
+    style.layers.push({ id: "tiles", type: "raster", source: "tiles" });
+  }
+  return style;
+}
+
+const map = new maplibregl.Map({
+  container: "map",
+  style: baseStyle(),
+  center: CAN_THO,
+  zoom: 11,
+  attributionControl: false,
+});
+map.addControl(new maplibregl.NavigationControl(), "top-right");
+map.addControl(new maplibregl.ScaleControl({ unit: "metric" }), "bottom-left");
+
+async function geojson(type) {
+  const response = await api(`/ngsi-ld/v1/entities?type=${type}&limit=1000`, {
+    headers: { Accept: "application/geo+json" },
+  });
+  return response.ok ? response.json() : { type: "FeatureCollection", features: [] };
+}
+
+async function addGeography() {
+  // Wards (polygons once boundaries are imported, else their centres) and the road network.
+  const [wards, roads] = await Promise.all([geojson("AdministrativeArea"), geojson("RoadSegment")]);
+  map.addSource("wards", { type: "geojson", data: wards });
+  map.addLayer({
+    id: "ward-areas", type: "fill", source: "wards",
+    filter: ["in", ["geometry-type"], ["literal", ["Polygon", "MultiPolygon"]]],
+    paint: { "fill-color": "#dfe8e1", "fill-outline-color": "#9fb5a6" },
+  });
+  map.addLayer({
+    id: "ward-names", type: "circle", source: "wards",
+    filter: ["==", ["geometry-type"], "Point"],
+    paint: { "circle-radius": 2, "circle-color": "#9fb5a6" },
+  });
+  map.addSource("roads", { type: "geojson", data: roads });
+  map.addLayer({
+    id: "roads", type: "line", source: "roads",
+    paint: { "line-color": "#b0a48a", "line-width": ["interpolate", ["linear"], ["zoom"], 10, 1, 15, 4] },
+  });
+}
+
+function toGeoJSON(packed) {
+  const features = new Array(packed.count);
+  for (let i = 0; i < packed.count; i++) {
+    features[i] = {
+      type: "Feature",
+      geometry: { type: "Point", coordinates: [packed.lon[i], packed.lat[i]] },
+      properties: { id: packed.id[i], name: packed.name[i], v: packed.v[i], c: packed.c[i] },
+    };
+  }
+  return { type: "FeatureCollection", features };
+}
+
+async function loadLayer(layer) {
+  const response = await api(`/api/map/layers/${layer.key}`);
+  if (!response.ok) return;
+  const packed = await response.json();
+  state.counts[layer.key] = packed.count;
+  const data = toGeoJSON(packed);
+  const source = map.getSource(`layer-${layer.key}`);
+  if (source) {
+    source.setData(data);
+    return;
+  }
+  map.addSource(`layer-${layer.key}`, {
+    type: "geojson", data, cluster: true, clusterRadius: 40, clusterMaxZoom: 14,
+  });
+  const visibility = layer.visible ? "visible" : "none";
+  map.addLayer({
+    id: `${layer.key}-clusters`, type: "circle", source: `layer-${layer.key}`,
+    filter: ["has", "point_count"], layout: { visibility },
+    paint: {
+      "circle-color": "#455a64", "circle-opacity": 0.75,
+      "circle-radius": ["step", ["get", "point_count"], 12, 50, 16, 500, 22],
+    },
+  });
+  map.addLayer({
+    id: `${layer.key}-count`, type: "symbol", source: `layer-${layer.key}`,
+    filter: ["has", "point_count"], layout: { visibility, "text-field": ["get", "point_count_abbreviated"], "text-size": 11 },
+    paint: { "text-color": "#ffffff" },
+  });
+  map.addLayer({
+    id: `${layer.key}-points`, type: "circle", source: `layer-${layer.key}`,
+    filter: ["!", ["has", "point_count"]], layout: { visibility },
+    paint: {
+      "circle-color": ["get", "c"], "circle-radius": 6,
+      "circle-stroke-color": "#ffffff", "circle-stroke-width": 1,
+    },
+  });
+  map.on("click", `${layer.key}-points`, (event) => showPopup(layer, event.features[0]));
+  map.on("mouseenter", `${layer.key}-points`, () => { map.getCanvas().style.cursor = "pointer"; });
+  map.on("mouseleave", `${layer.key}-points`, () => { map.getCanvas().style.cursor = ""; });
+}
+
+function legendItem(layer) {
+  const item = document.createElement("li");
+  const label = document.createElement("label");
+  const box = document.createElement("input");
+  box.type = "checkbox";
+  box.checked = layer.visible;
+  box.dataset.layer = layer.key;
+  box.addEventListener("change", () => setVisible(layer, box.checked));
+  const count = document.createElement("span");
+  count.className = "count";
+  count.id = `count-${layer.key}`;
+  label.append(box, " ", layer.title[PAGE.lang] || layer.title.vi, " ", count);
+  const swatches = document.createElement("span");
+  swatches.className = "swatches";
+  for (const entry of layer.legend) {
+    const swatch = document.createElement("i");
+    swatch.className = "swatch";
+    swatch.dataset.color = entry.color;
+    swatch.title = entry.value !== undefined ? String(entry.value) : `≤ ${entry.upTo} ${layer.unit}`;
+    swatches.append(swatch);
+  }
+  item.append(label, swatches);
+  return item;
+}
+
+function paintSwatches() {
+  // Colours go through the CSSOM (allowed by the page's policy, unlike style attributes).
+  for (const swatch of document.querySelectorAll(".swatch")) {
+    swatch.style.backgroundColor = swatch.dataset.color;
+  }
+}
+
+function setVisible(layer, visible) {
+  layer.visible = visible;
+  for (const part of ["clusters", "count", "points"]) {
+    map.setLayoutProperty(`${layer.key}-${part}`, "visibility", visible ? "visible" : "none");
+  }
+  updateStatus();
+}
+
+function updateStatus() {
+  let shown = 0;
+  for (const layer of Object.values(state.layers)) {
+    const count = state.counts[layer.key] || 0;
+    const label = document.getElementById(`count-${layer.key}`);
+    if (label) label.textContent = `(${count.toLocaleString(PAGE.lang)})`;
+    if (layer.visible) shown += count;
+  }
+  document.getElementById("map-status").textContent =
+    `${shown.toLocaleString(PAGE.lang)} ${t("devices")}`;
+}
+
+async function showPopup(layer, feature) {
+  const id = feature.properties.id;
+  const response = await api(`/ngsi-ld/v1/entities/${encodeURIComponent(id)}?options=keyValues`);
+  const entity = response.ok ? await response.json() : {};
+  const box = document.createElement("div");
+  box.className = "popup";
+  const title = document.createElement("h3");
+  title.textContent = entity.name || id;
+  const table = document.createElement("table");
+  for (const [key, value] of Object.entries(entity)) {
+    if (["id", "type", "name", "location", "@context"].includes(key)) continue;
+    if (typeof value === "object" && value !== null) continue;
+    const row = table.insertRow();
+    row.insertCell().textContent = key;
+    row.insertCell().textContent = typeof value === "number" ? value.toLocaleString(PAGE.lang) : String(value);
+  }
+  const link = document.createElement("a");
+  link.href = `/ioc/entities/${encodeURIComponent(id)}`;
+  link.textContent = t("Open entity");
+  box.append(title, table, link);
+  new maplibregl.Popup({ maxWidth: "320px" })
+    .setLngLat(feature.geometry.coordinates).setDOMContent(box).addTo(map);
+}
+
+async function loadLayers() {
+  const response = await api("/api/map/layers");
+  const { layers } = await response.json();
+  const list = document.getElementById("layer-list");
+  for (const layer of layers) {
+    state.layers[layer.key] = layer;
+    list.append(legendItem(layer));
+  }
+  paintSwatches();
+  await Promise.all(layers.map(loadLayer));
+  updateStatus();
+  document.body.dataset.mapReady = "true";
+  setInterval(async () => {
+    await Promise.all(Object.values(state.layers).filter((l) => l.visible).map(loadLayer));
+    updateStatus();
+  }, REFRESH_MS);
+}
+
+// --- alerts --------------------------------------------------------------------------------
+
+const SEVERITY_ORDER = { critical: 0, high: 1, medium: 2, low: 3 };
+
+async function loadAlerts() {
+  const response = await api("/api/alerts?status=open&status=acknowledged&limit=200");
+  if (!response.ok) return;
+  state.alerts = await response.json();
+  state.alerts.sort((a, b) => (SEVERITY_ORDER[a.severity] ?? 9) - (SEVERITY_ORDER[b.severity] ?? 9));
+  renderAlerts();
+}
+
+function renderAlerts() {
+  const list = document.getElementById("alert-list");
+  list.replaceChildren();
+  if (!state.alerts.length) {
+    const empty = document.createElement("li");
+    empty.className = "empty";
+    empty.textContent = t("No open alerts");
+    list.append(empty);
+    return;
+  }
+  for (const alert of state.alerts) list.append(alertItem(alert));
+}
+
+function alertItem(alert) {
+  const item = document.createElement("li");
+  item.className = `alert severity-${alert.severity} status-${alert.status}`;
+  item.dataset.alertId = alert.id;
+  const title = document.createElement("strong");
+  title.textContent = alert.title;
+  const meta = document.createElement("small");
+  const when = alert.last_fired_at || alert.opened_at;
+  meta.textContent = `${alert.severity} · ${alert.status} · ${new Date(when).toLocaleString(PAGE.lang)}`;
+  item.append(title, meta);
+  const actions = document.createElement("span");
+  actions.className = "actions";
+  if (alert.status === "open") actions.append(button(t("Acknowledge"), () => act(alert, "acknowledge")));
+  actions.append(button(t("Resolve"), () => act(alert, "resolve")));
+  item.append(actions);
+  return item;
+}
+
+function button(label, onClick) {
+  const element = document.createElement("button");
+  element.type = "button";
+  element.textContent = label;
+  element.addEventListener("click", onClick);
+  return element;
+}
+
+async function act(alert, action) {
+  const response = await api(`/api/alerts/${alert.id}/${action}`, { method: "POST" });
+  if (response.ok) await loadAlerts();
+}
+
+function followAlerts() {
+  // Server-sent events: any alert or incident change refreshes the list (no reload).
+  const live = document.getElementById("live-state");
+  const source = new EventSource("/api/alerts/stream");
+  source.addEventListener("ready", () => { live.textContent = t("Live"); live.className = "live on"; });
+  source.onmessage = loadAlerts;
+  for (const topic of ["alert.opened", "alert.fired", "alert.acknowledged", "alert.resolved",
+    "alert.cleared", "alert.escalated", "alert.assigned", "alert.commented"]) {
+    source.addEventListener(topic, loadAlerts);
+  }
+  source.onerror = () => { live.textContent = t("Connection lost; reconnecting…"); live.className = "live off"; };
+}
+
+async function showUser() {
+  const response = await api("/auth/me");
+  if (!response.ok) return;
+  const me = await response.json();
+  document.getElementById("user-name").textContent = `${t("Signed in as")} ${me.username}`;
+  document.getElementById("sign-out").addEventListener("click", async () => {
+    await api("/auth/session", { method: "DELETE" });
+    location.href = "/login";
+  });
+}
+
+map.on("load", async () => {
+  await addGeography();
+  await loadLayers();
+});
+showUser();
+loadAlerts();
+followAlerts();

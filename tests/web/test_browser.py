@@ -1,0 +1,163 @@
+"""The IOC dashboard in a real browser (Debian's Chromium, headless, driven by Playwright):
+sign in, see the simulated city on the map, get an alert live and acknowledge it, switch
+language — with nothing loaded from outside the platform. Screenshots of every step are kept
+in test-artifacts/browser/."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
+
+
+def _require_chromium() -> None:
+    if CHROMIUM.exists():
+        return
+    message = f"{CHROMIUM} is absent (apt-get install -y chromium): browser tests skipped"
+    if os.environ.get("SMARTCITY_REQUIRE_SERVERS") == "1":
+        pytest.fail(message)
+    print(f"\n*** {message} ***")
+    pytest.skip(message)
+
+
+@dataclass
+class Platform:
+    """A running `smartcity run` with the simulated city, and its demo logins."""
+
+    url: str
+    logins: dict[str, str]
+    data_dir: Path
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    _require_chromium()
+    data_dir = tmp_path_factory.mktemp("ioc")
+    port = _free_port()
+    command = [sys.executable, "-m", "smartcity.cli", "run", "--port", str(port)]
+    command += ["--data-dir", str(data_dir), "--backfill-days", "0.25"]
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    threading.Thread(target=lambda: lines.extend(server.stdout or []), daemon=True).start()
+    deadline = time.monotonic() + 240
+    while not any("simulator: live" in line for line in lines):
+        assert server.poll() is None and time.monotonic() < deadline, "".join(lines)
+        time.sleep(0.5)
+    logins = {p[1]: p[2] for line in lines if len(p := line.split()) >= 3 and p[0] == p[1]}
+    try:
+        yield Platform(f"http://127.0.0.1:{port}", logins, data_dir)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    _require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        # Software WebGL (SwiftShader): the map renders without a GPU.
+        args = ["--use-angle=swiftshader", "--enable-unsafe-swiftshader", "--no-sandbox"]
+        instance = playwright.chromium.launch(executable_path=str(CHROMIUM), args=args)
+        yield instance
+        instance.close()
+
+
+def shot(page: Any, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+
+
+def admin_token(platform: Platform) -> str:
+    form = {"grant_type": "password", "username": "admin", "password": platform.logins["admin"]}
+    response = httpx.post(f"{platform.url}/auth/token", data=form)
+    assert response.status_code == 200, response.text
+    return str(response.json()["access_token"])
+
+
+def test_an_operator_sees_the_city_and_handles_an_alert(platform: Platform, browser: Any) -> None:
+    outside: list[str] = []
+    context = browser.new_context(viewport={"width": 1600, "height": 1000}, locale="vi-VN")
+    page = context.new_page()
+    ours = (platform.url, "data:", "blob:")
+    page.on("request", lambda r: None if r.url.startswith(ours) else outside.append(r.url))
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+
+    # 1. Sign in (the page is in Vietnamese by default).
+    page.goto(f"{platform.url}/ioc")
+    page.wait_for_url("**/login?next=%2Fioc")
+    assert page.locator("h1").inner_text() == "Đăng nhập"
+    shot(page, "1-sign-in")
+    page.fill("#username", "operator")
+    page.fill("#password", platform.logins["operator"])
+    page.click("button[type=submit]")
+    page.wait_for_url("**/ioc")
+
+    # 2. The map shows the simulator's devices, layer by layer.
+    page.wait_for_selector("body[data-map-ready=true]", timeout=60_000)
+    counts = page.evaluate("window.iocState.counts")
+    assert counts["streetlights"] >= 100 and counts["air"] >= 30 and counts["traffic"] >= 30
+    assert "thiết bị" in page.locator("#map-status").inner_text()
+    shot(page, "2-map")
+
+    # 3. An update that crosses a rule makes an alert appear without reloading.
+    page.wait_for_selector("#live-state.on")
+    rule = {
+        "id": "browser-test-tide",
+        "name": "Mực nước trạm Cần Thơ vượt 2,5 m",
+        "entity_type": "WaterObserved",
+        "condition": {"threshold": {"attribute": "height", "op": ">=", "value": 2.5}},
+        "severity": "high",
+        "category": "flood",
+    }
+    headers = {"Authorization": f"Bearer {admin_token(platform)}"}
+    created = httpx.post(f"{platform.url}/api/rules", json=rule, headers=headers)
+    assert created.status_code == 201, created.text
+    measure = httpx.post(
+        f"{platform.url}/iot/json",
+        params={"k": "sim-river-level", "i": "river-level-can-tho"},
+        json={"height": 2.61},
+    )
+    assert measure.status_code == 200, measure.text
+    alert = page.wait_for_selector("#alert-list li.alert.status-open", timeout=20_000)
+    assert "2,5" in alert.inner_text()
+    shot(page, "3-alert")
+
+    # 4. Acknowledge it.
+    alert.query_selector("button").click()
+    page.wait_for_selector("#alert-list li.alert.status-acknowledged", timeout=10_000)
+    shot(page, "4-acknowledged")
+
+    # 5. Switch to English, and the choice sticks.
+    page.click("#lang-switch")
+    page.wait_for_function("document.documentElement.lang === 'en'")
+    page.wait_for_selector("body[data-map-ready=true]", timeout=60_000)
+    assert page.locator("#layers-title").inner_text() == "Layers"
+    page.goto(f"{platform.url}/ioc")
+    assert page.locator("#layers-title").inner_text() == "Layers"
+    shot(page, "5-english")
+
+    assert outside == [], f"loaded from outside the platform: {outside}"
+    assert errors == [], errors
+    context.close()

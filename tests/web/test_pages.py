@@ -1,0 +1,84 @@
+"""The IOC pages and the map layer API over the public HTTP surface (no browser)."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from smartcity.core.registry import NO_DATA_COLOR, MapLayer
+from smartcity.web.assets import AssetError, check_integrity, locked_packages
+from smartcity.web.i18n import format_number
+
+AIR = "urn:ngsi-ld:AirQualityObserved:probe"
+
+
+def test_pages_are_vietnamese_by_default_and_english_on_request(client: TestClient) -> None:
+    page = client.get("/login")
+    assert page.status_code == 200
+    assert '<html lang="vi">' in page.text and "Đăng nhập" in page.text
+    english = client.get("/login", params={"lang": "en"})
+    assert '<html lang="en">' in english.text and ">Sign in<" in english.text
+    client.cookies.set("lang", "en")
+    assert '<html lang="en">' in client.get("/ioc").text
+    client.cookies.clear()
+
+
+def test_pages_allow_nothing_from_outside(client: TestClient) -> None:
+    policy = client.get("/ioc").headers["content-security-policy"]
+    assert "default-src 'self'" in policy and "script-src 'self'" in policy
+    assert "http" not in policy  # no tile server configured: no outside origin at all
+    assert (
+        client.get("/ngsi-ld/v1/types")
+        .headers["content-security-policy"]
+        .startswith("default-src 'self'; frame-ancestors 'none'")
+    )
+
+
+def test_static_files_are_served_and_paths_cannot_escape(client: TestClient) -> None:
+    script = client.get("/static/ioc.js")
+    assert script.status_code == 200
+    assert script.headers["content-type"].startswith("text/javascript")
+    assert client.get("/static/../pages.py").status_code == 404
+    assert client.get("/static/%2e%2e/pages.py").status_code == 404
+    assert client.get("/static/nothing.js").status_code == 404
+
+
+def test_map_layers_pack_markers_with_their_colour(client: TestClient) -> None:
+    body = {
+        "id": AIR,
+        "type": "AirQualityObserved",
+        "name": {"type": "Property", "value": "Probe"},
+        "pm25": {"type": "Property", "value": 62.0},
+        "location": {
+            "type": "GeoProperty",
+            "value": {"type": "Point", "coordinates": [105.78, 10.03]},
+        },
+    }
+    assert client.post("/ngsi-ld/v1/entities", json=body).status_code == 201
+    layers = client.get("/api/map/layers").json()["layers"]
+    assert {"air", "traffic", "streetlights", "river-level"} <= {layer["key"] for layer in layers}
+    air = client.get("/api/map/layers/air").json()
+    assert air["count"] == 1 and air["id"] == [AIR] and air["name"] == ["Probe"]
+    assert air["lon"] == [105.78] and air["v"] == [62.0] and air["c"] == ["#ef6c00"]
+    assert client.get("/api/map/layers/nope").status_code == 404
+
+
+def test_layer_colours_by_steps_and_categories() -> None:
+    layer = MapLayer("x", "T", "x", "x", "v", steps=((1, "a"), (2, "b")))
+    assert [layer.color_of(v) for v in (0.5, 1, 1.5, 9)] == ["a", "a", "b", "b"]
+    assert layer.color_of(None) == NO_DATA_COLOR
+    cat = MapLayer("y", "T", "y", "y", "s", categories={"ok": "g", "*": "r"})
+    assert (cat.color_of("OK"), cat.color_of("broken")) == ("g", "r")
+    assert cat.color_of(None) == NO_DATA_COLOR
+
+
+def test_numbers_are_written_the_vietnamese_way() -> None:
+    assert format_number(1234.5, "vi") == "1.234,5"
+    assert format_number(1234.5, "en") == "1,234.5"
+
+
+def test_asset_integrity_is_checked() -> None:
+    package = locked_packages()[0]
+    assert package.integrity.startswith("sha512-")
+    with pytest.raises(AssetError):
+        check_integrity(b"not the tarball", package.integrity)
