@@ -158,6 +158,33 @@ def test_an_operator_sees_the_city_and_handles_an_alert(platform: Platform, brow
     assert page.locator("#layers-title").inner_text() == "Layers"
     shot(page, "5-english")
 
+    # 6. An entity's page: current values and its history chart, zoomable.
+    station = "urn:ngsi-ld:WaterObserved:can-tho"
+    page.goto(f"{platform.url}/ioc/entities/{station}")
+    page.wait_for_selector("body[data-chart-ready]", timeout=20_000)
+    assert int(page.get_attribute("body", "data-chart-ready") or 0) >= 3  # hourly, 6 h back
+    assert page.locator("#attributes").inner_text().count("height") == 1
+    page.click("[data-range='1h']")
+    page.wait_for_function("document.body.dataset.chartReady !== undefined")
+    assert page.locator("canvas").count() >= 1
+    shot(page, "6-history")
+
+    # 7. A street light is dimmed from its page and acknowledges the command.
+    page.goto(f"{platform.url}/ioc/entities/urn:ngsi-ld:Streetlight:000001")
+    page.wait_for_selector("#device-card:not([hidden])", timeout=20_000)
+    page.select_option("#command-name", "dim")
+    page.fill("#command-value", "40")
+    page.click("#command-form button")
+    page.wait_for_selector("#commands tr.command.status-ok", timeout=30_000)
+    assert "40" in page.locator("#commands").inner_text()
+    # The lamp reports its new state at once, and the page shows it.
+    page.wait_for_function(
+        "[...document.querySelectorAll('#attributes tr')].some("
+        "r => r.cells[0].textContent === 'dimmingLevel' && r.cells[1].textContent === '40')",
+        timeout=20_000,
+    )
+    shot(page, "7-command")
+
     assert outside == [], f"loaded from outside the platform: {outside}"
     assert errors == [], errors
     context.close()

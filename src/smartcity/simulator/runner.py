@@ -29,6 +29,9 @@ from smartcity.simulator.transport import Delivery, HttpTransport
 BACKFILL_BATCH = 200
 #: Most grid points one device catches up in one live tick (a long pause is not replayed).
 MAX_CATCH_UP = 50
+#: Wall seconds between command polls of an actuator in a live run.
+COMMAND_POLL_S = 5.0
+MAX_POLLED_ACTUATORS = 1000
 #: Share of devices that misbehave under the sensor-faults scenario.
 FAULTY_SHARE = 0.25
 
@@ -88,6 +91,12 @@ class Simulator:
         self.stats = Stats()
         self._lock = threading.Lock()
         self._last: dict[str, float] = {}
+        self._polled: dict[str, float] = {}
+        actuators = sum(1 for d in fleet.devices if d.group.commands)
+        #: Wall seconds between command polls of each actuator (lamps, gates), so that an
+        #: operator's command is carried out within seconds, not at the next 15-minute report;
+        #: off for fleets too large to poll (they still fetch commands with each report).
+        self.poll_commands_s = COMMAND_POLL_S if actuators <= MAX_POLLED_ACTUATORS else 0.0
 
     # --- grid -------------------------------------------------------------------------
 
@@ -224,7 +233,30 @@ class Simulator:
                 self._last[device.device_id] = times[-1]
         with ThreadPoolExecutor(self.workers) as pool:
             list(pool.map(lambda item: self._send_series(item[0], item[1], True), due))
+            reported = {device.device_id for device, _ in due}
+            list(pool.map(self._poll, [d for d in self._to_poll() if d.device_id not in reported]))
         return self.stats.requests - before
+
+    def _to_poll(self) -> list[Device]:
+        """Actuators whose command poll is due (wall clock)."""
+        if not self.poll_commands_s:
+            return []
+        now = time.monotonic()
+        due = []
+        for device in self.fleet.devices:
+            if device.group.commands and now - self._polled.get(device.device_id, 0.0) >= (
+                self.poll_commands_s
+            ):
+                self._polled[device.device_id] = now
+                due.append(device)
+        return due
+
+    def _poll(self, device: Device) -> None:
+        commands = self.transport.poll(device)
+        with self._lock:
+            self.stats.requests += 1
+        if commands:
+            self._obey(device, commands)
 
     def run(self, clock: SimClock, stop: threading.Event, tick_s: float = 1.0) -> Stats:
         """Tick until `stop` is set (accelerated while behind the real clock)."""

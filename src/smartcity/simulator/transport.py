@@ -112,6 +112,15 @@ class HttpTransport:
         commands = response.json() if get_commands and response.content else {}
         return Delivery(response.status_code, commands if isinstance(commands, dict) else {})
 
+    def poll(self, device: Device) -> dict[str, Any]:
+        """Fetch the device's pending commands without sending a measure."""
+        params = {"k": device.group.apikey, "i": device.device_id}
+        response = self.client.get("/iot/json", params=params)
+        if response.status_code >= 400 or not response.content:
+            return {}
+        commands = response.json()
+        return commands if isinstance(commands, dict) else {}
+
     def acknowledge(self, device: Device, results: dict[str, Any]) -> None:
         """Report command results (`{"dim": "OK 50 %"}`) as the device."""
         params = {"k": device.group.apikey, "i": device.device_id}

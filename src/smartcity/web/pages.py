@@ -51,6 +51,13 @@ SCRIPT_MESSAGES = [
     "Sign out",
     "No data",
     "Severity",
+    "points",
+    "average",
+    "min",
+    "max",
+    "State",
+    "Last seen",
+    "Device",
 ]
 
 
@@ -110,6 +117,12 @@ async def login_page(request: Request) -> HTMLResponse:
 async def ioc_page(request: Request) -> HTMLResponse:
     """The operations dashboard: the city map, its layers and the live alerts."""
     return render(request, "ioc.html")
+
+
+@router.get("/ioc/entities/{entity_id}", dependencies=[Public])
+async def entity_page(request: Request, entity_id: str) -> HTMLResponse:
+    """One entity: current values, history chart, its device's health and commands."""
+    return render(request, "entity.html", entity_id=entity_id)
 
 
 @router.get("/static/{path:path}", dependencies=[Public])

@@ -333,3 +333,27 @@ def test_quiet_hours_hold_back_all_but_critical(http: TestClient, ioc: FastAPI) 
     assert raised.status_code == 201, raised.text
     critical = http.get(f"/api/alerts/{raised.json()['id']}", headers=operator).json()
     assert [n["target"] for n in critical["notifications"]] == ["env@cantho.gov.vn"]
+
+
+def test_a_rule_made_through_the_api_applies_to_the_very_next_change(
+    http: TestClient, ioc: FastAPI
+) -> None:
+    """The engine reloads rules every few seconds for other processes' changes; one made
+    in this process must not wait for that."""
+    operator = headers_of(http, "operator.ioc")
+    ioc.state.alerting.engine.reload_s = 3600.0  # only an invalidation can reload now
+    gauge(http, 1.0)
+    reading(http, GAUGE, 1.1)
+    wait_for(lambda: ioc.state.alerting.engine.evaluations > 0)  # rules just (re)loaded
+    rule = {
+        "id": "gauge-above-3",
+        "name": "Gauge above 3 m",
+        "entity_type": "WaterObserved",
+        "condition": {"threshold": {"attribute": "waterLevel", "op": ">=", "value": 3.0}},
+        "severity": "high",
+    }
+    created = http.post("/api/rules", json=rule, headers=operator)
+    assert created.status_code == 201, created.text
+    reading(http, GAUGE, 3.2)
+    found = wait_for(lambda: http.get("/api/alerts?rule=gauge-above-3", headers=operator).json())
+    assert found[0]["subject_id"] == GAUGE

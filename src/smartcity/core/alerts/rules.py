@@ -14,7 +14,7 @@ import re
 import threading
 import time
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from datetime import time as clock
@@ -169,6 +169,12 @@ class RuleService:
 
     def __init__(self, database: Database) -> None:
         self.database = database
+        #: Called after every committed rule change in this process (the engine reloads).
+        self.on_change: list[Callable[[], None]] = []
+
+    def _changed(self) -> None:
+        for callback in self.on_change:
+            callback()
 
     def list(self) -> list[dict[str, Any]]:
         """Every rule."""
@@ -199,6 +205,7 @@ class RuleService:
             repo.put_rule(conn, rule, current is not None)
 
         self.database.run_write(job)
+        self._changed()
         return rule
 
     def delete(self, rule_id: str) -> None:
@@ -212,6 +219,7 @@ class RuleService:
             repo.delete_rule(conn, rule_id)
 
         self.database.run_write(job)
+        self._changed()
 
     def load_files(self, directory: Path) -> int:
         """Install the rules of `directory`/*.toml (`[[rule]]` tables); drop vanished ones."""
@@ -229,6 +237,7 @@ class RuleService:
                 repo.put_rule(conn, rule, current is not None)
 
         self.database.run_write(job)
+        self._changed()
         return len(found)
 
     def install_defaults(self, raws: Iterable[dict[str, Any]]) -> None:
@@ -309,14 +318,19 @@ class RuleEngine:
 
     # --- rules in memory -----------------------------------------------------------------
 
+    def invalidate(self) -> None:
+        """Rules changed in this process: reload before the next evaluation."""
+        self._checked = float("-inf")
+
     def refresh(self, force: bool = False) -> None:
         """Reload rules when they changed (checked at most every reload_s)."""
         if not force and time.monotonic() - self._checked < self.reload_s:
             return
+        # Marked before reading: a change committed meanwhile invalidates again, not lost.
+        self._checked = time.monotonic()
         with self.database.read() as conn:
             version = repo.rules_changed_at(conn)
             rows = repo.list_rules(conn, enabled_only=True) if version != self._version else None
-        self._checked = time.monotonic()
         if rows is None:
             return
         with self._lock:

@@ -48,11 +48,16 @@ def build_alerting(
 ) -> Alerting:
     """The alert, rule and incident services of one process."""
     alerts = AlertService(db, broker, ctx, bus)
+    rules = RuleService(db)
+    engine = RuleEngine(db, alerts, ctx)
+    # A rule made here applies to the very next change; other processes see it within
+    # the engine's reload interval.
+    rules.on_change.append(engine.invalidate)
     return Alerting(
         alerts=alerts,
-        rules=RuleService(db),
+        rules=rules,
         incidents=IncidentService(db, alerts, bus),
-        engine=RuleEngine(db, alerts, ctx),
+        engine=engine,
         bus=bus,
     )
 

@@ -200,7 +200,9 @@ async function loadLayers() {
   paintSwatches();
   await Promise.all(layers.map(loadLayer));
   updateStatus();
-  document.body.dataset.mapReady = "true";
+  // Ready once the markers are drawn (clustering runs in a worker), not merely fetched.
+  map.once("idle", () => { document.body.dataset.mapReady = "true"; });
+  map.triggerRepaint();
   setInterval(async () => {
     await Promise.all(Object.values(state.layers).filter((l) => l.visible).map(loadLayer));
     updateStatus();
