@@ -149,6 +149,37 @@ def test_an_operator_sees_the_city_and_handles_an_alert(platform: Platform, brow
     page.wait_for_selector("#alert-list li.alert.status-acknowledged", timeout=10_000)
     shot(page, "4-acknowledged")
 
+    # 4b. Comment on it, promote it to an incident and work its SOP to the end.
+    item = page.locator("#alert-list li.alert").first
+    item.locator("summary").click()
+    item.locator("form.comment-text input").fill("Đã cử tổ trực ra hiện trường")
+    item.locator("form.comment-text button").click()
+    page.wait_for_selector("text=Đã cử tổ trực ra hiện trường", timeout=10_000)
+    item = page.locator("#alert-list li.alert").first
+    item.locator("form.promote select").select_option("street-flooding-high-tide")
+    item.locator("form.promote button").click()
+    page.wait_for_url("**/ioc/incidents/*")
+    page.wait_for_selector("#steps li.step")
+    assert page.locator("#steps li.step").count() == 6  # the high-tide SOP's checklist
+    page.check("#step-1")
+    page.wait_for_selector("#steps li.step.status-done")
+    page.fill("#summary", "Triều cường vượt báo động III, đã đóng cống và phân luồng.")
+    page.click("#close-form button")  # refused: five steps are still pending
+    page.wait_for_selector("#incident-error:not([hidden])")
+    assert "pending" in page.locator("#incident-error").inner_text()
+    for position in range(2, 6):
+        page.check(f"#step-{position}")
+        page.wait_for_selector(f"#steps li.step:nth-child({position}).status-done")
+    last = page.locator("#steps li.step").nth(5)
+    last.locator("form.skip input").fill("Nước đã rút trước khi tổ trực đến")
+    last.locator("form.skip button").click()
+    page.wait_for_selector("#steps li.step.status-skipped")
+    page.click("#close-form button")
+    page.wait_for_selector("body[data-incident-status=closed]", timeout=10_000)
+    shot(page, "4b-incident-closed")
+    page.goto(f"{platform.url}/ioc")
+    page.wait_for_selector("body[data-map-ready=true]", timeout=60_000)
+
     # 5. Switch to English, and the choice sticks.
     page.click("#lang-switch")
     page.wait_for_function("document.documentElement.lang === 'en'")

@@ -58,6 +58,34 @@ SCRIPT_MESSAGES = [
     "State",
     "Last seen",
     "Device",
+    "Details",
+    "Comment",
+    "Assign to department",
+    "Incident type",
+    "Promote to incident",
+    "due",
+    "overdue",
+    "done",
+    "skipped",
+    "pending",
+    "open",
+    "closed",
+    "acknowledged",
+    "resolved",
+    "low",
+    "medium",
+    "high",
+    "critical",
+    "opened",
+    "fired",
+    "cleared",
+    "escalated",
+    "assigned",
+    "commented",
+    "promoted",
+    "step",
+    "Why skip this step?",
+    "Skip",
 ]
 
 
@@ -123,6 +151,12 @@ async def ioc_page(request: Request) -> HTMLResponse:
 async def entity_page(request: Request, entity_id: str) -> HTMLResponse:
     """One entity: current values, history chart, its device's health and commands."""
     return render(request, "entity.html", entity_id=entity_id)
+
+
+@router.get("/ioc/incidents/{incident_id}", dependencies=[Public])
+async def incident_page(request: Request, incident_id: int) -> HTMLResponse:
+    """One incident: its SOP checklist, timeline, comments and closing report."""
+    return render(request, "incident.html", incident_id=incident_id)
 
 
 @router.get("/static/{path:path}", dependencies=[Public])

@@ -242,14 +242,104 @@ function alertItem(alert) {
   title.textContent = alert.title;
   const meta = document.createElement("small");
   const when = alert.last_fired_at || alert.opened_at;
-  meta.textContent = `${alert.severity} · ${alert.status} · ${new Date(when).toLocaleString(PAGE.lang)}`;
+  meta.textContent = `${t(alert.severity)} · ${t(alert.status)} · ${new Date(when).toLocaleString(PAGE.lang)}`;
   item.append(title, meta);
   const actions = document.createElement("span");
   actions.className = "actions";
   if (alert.status === "open") actions.append(button(t("Acknowledge"), () => act(alert, "acknowledge")));
   actions.append(button(t("Resolve"), () => act(alert, "resolve")));
   item.append(actions);
+  const details = document.createElement("details");
+  const summary = document.createElement("summary");
+  summary.textContent = t("Details");
+  details.append(summary);
+  details.addEventListener("toggle", () => {
+    if (details.open) {
+      openAlerts.add(alert.id);
+      fillDetails(alert, details);
+    } else {
+      openAlerts.delete(alert.id);
+    }
+  });
+  item.append(details);
+  if (openAlerts.has(alert.id)) details.open = true;
   return item;
+}
+
+const openAlerts = new Set();
+
+async function fillDetails(alert, details) {
+  // Timeline, comment, assignment and promotion to an incident with its SOP.
+  const response = await api(`/api/alerts/${alert.id}`);
+  if (!response.ok) return;
+  const full = await response.json();
+  for (const old of details.querySelectorAll(".detail")) old.remove();
+  const box = document.createElement("div");
+  box.className = "detail";
+  const timeline = document.createElement("ol");
+  timeline.className = "timeline";
+  for (const entry of full.timeline) {
+    const li = document.createElement("li");
+    const when = typeof entry.at === "number" ? new Date(entry.at / 1000) : new Date(entry.at);
+    const text = entry.detail && (entry.detail.text || entry.detail.note || entry.detail.department || entry.detail.user);
+    li.textContent = `${when.toLocaleString(PAGE.lang)} · ${entry.actor} · ${t(entry.kind)}${text ? ": " + text : ""}`;
+    timeline.append(li);
+  }
+  box.append(timeline);
+  box.append(smallForm(t("Comment"), "comment-text", async (value) => {
+    await api(`/api/alerts/${alert.id}/comments`, jsonBody({ text: value }));
+  }));
+  box.append(smallForm(t("Assign to department"), "assign-department", async (value) => {
+    await api(`/api/alerts/${alert.id}/assign`, jsonBody({ department: value }));
+  }));
+  box.append(await promoteForm(alert));
+  details.append(box);
+}
+
+function jsonBody(body) {
+  return { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) };
+}
+
+function smallForm(label, name, submit) {
+  const form = document.createElement("form");
+  form.className = `small-form ${name}`;
+  const input = document.createElement("input");
+  input.name = name;
+  input.required = true;
+  input.setAttribute("aria-label", label);
+  input.placeholder = label;
+  const send = document.createElement("button");
+  send.type = "submit";
+  send.textContent = label;
+  form.append(input, send);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    await submit(input.value);
+    input.value = "";
+    await loadAlerts();
+  });
+  return form;
+}
+
+async function promoteForm(alert) {
+  const form = document.createElement("form");
+  form.className = "small-form promote";
+  const select = document.createElement("select");
+  select.setAttribute("aria-label", t("Incident type"));
+  const types = await (await api("/api/incident-types")).json();
+  for (const type of types) {
+    select.append(new Option(PAGE.lang === "en" ? type.name_en : type.name_vi, type.code));
+  }
+  const send = document.createElement("button");
+  send.type = "submit";
+  send.textContent = t("Promote to incident");
+  form.append(select, send);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const response = await api("/api/incidents", jsonBody({ type: select.value, alerts: [alert.id] }));
+    if (response.ok) location.href = `/ioc/incidents/${(await response.json()).id}`;
+  });
+  return form;
 }
 
 function button(label, onClick) {
