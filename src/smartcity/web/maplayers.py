@@ -9,13 +9,15 @@ layer is rebuilt at most every `CACHE_S` seconds whatever the number of screens 
 
 from __future__ import annotations
 
+import gzip
 import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+import orjson
+from fastapi import APIRouter, Depends, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from smartcity.core.auth.deps import Permission
@@ -57,7 +59,8 @@ def layer_info(layer: MapLayer) -> dict[str, Any]:
 @dataclass
 class _Cached:
     built_at: float
-    body: dict[str, Any]
+    body: bytes
+    gzipped: bytes
 
 
 class LayerBuilder:
@@ -69,15 +72,17 @@ class LayerBuilder:
         self._cache: dict[str, _Cached] = {}
         self._lock = threading.Lock()
 
-    def build(self, layer: MapLayer) -> dict[str, Any]:
-        """The layer's markers, at most CACHE_S old."""
+    def build(self, layer: MapLayer) -> _Cached:
+        """The layer's markers as JSON (and gzipped), at most CACHE_S old."""
         with self._lock:
             cached = self._cache.get(layer.key)
             if cached is not None and time.monotonic() - cached.built_at < CACHE_S:
-                return cached.body
-            body = self._pack(layer)
-            self._cache[layer.key] = _Cached(time.monotonic(), body)
-            return body
+                return cached
+            body = orjson.dumps(self._pack(layer))
+            # Compressed once per rebuild, not once per screen: ~5× smaller on the wire.
+            cached = _Cached(time.monotonic(), body, gzip.compress(body, compresslevel=5))
+            self._cache[layer.key] = cached
+            return cached
 
     def _pack(self, layer: MapLayer) -> dict[str, Any]:
         value_iri = self.ctx.expand(layer.color_attr) if layer.color_attr else None
@@ -147,9 +152,14 @@ async def list_layers() -> dict[str, Any]:
 
 
 @router.get("/layers/{key}", dependencies=[ReadContext])
-async def layer_markers(key: str, builder: Builder) -> dict[str, Any]:
+async def layer_markers(key: str, builder: Builder, request: Request) -> Response:
     """One layer's markers as parallel arrays (id, name, lon, lat, value v, colour c)."""
     layer = next((layer for layer in all_layers() if layer.key == key), None)
     if layer is None:
         raise NotFound(f"no map layer {key!r}")
-    return await run_in_threadpool(builder.build, layer)
+    cached = await run_in_threadpool(builder.build, layer)
+    headers = {"cache-control": "no-cache", "vary": "accept-encoding"}
+    if "gzip" in request.headers.get("accept-encoding", ""):
+        headers["content-encoding"] = "gzip"
+        return Response(cached.gzipped, media_type="application/json", headers=headers)
+    return Response(cached.body, media_type="application/json", headers=headers)
