@@ -216,6 +216,13 @@ def test_an_operator_sees_the_city_and_handles_an_alert(platform: Platform, brow
     )
     shot(page, "7-command")
 
+    # 8. The video wall: no side panel, large type, views rotating by themselves.
+    page.goto(f"{platform.url}/ioc?wall=1")
+    page.wait_for_selector("body.wall #wall-title", timeout=60_000)
+    assert page.locator("#wall-title").inner_text() == "Whole city"  # English, as chosen
+    assert not page.locator(".layers").is_visible()
+    shot(page, "8-video-wall")
+
     assert outside == [], f"loaded from outside the platform: {outside}"
     assert errors == [], errors
     context.close()

@@ -86,6 +86,12 @@ SCRIPT_MESSAGES = [
     "step",
     "Why skip this step?",
     "Skip",
+    "Whole city",
+    "Water: river level, flooding, salinity",
+    "Traffic",
+    "Street lights and waste",
+    "Air quality and public order",
+    "Full screen",
 ]
 
 

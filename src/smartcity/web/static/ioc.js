@@ -379,9 +379,51 @@ async function showUser() {
   });
 }
 
+// --- video-wall mode (/ioc?wall=1): full screen, large type, views rotating on their own ---
+
+const WALL = new URLSearchParams(location.search).has("wall");
+const WALL_VIEW_MS = 30000;
+const WALL_VIEWS = [
+  { title: "Whole city", layers: null, center: CAN_THO, zoom: 10.5 },
+  { title: "Water: river level, flooding, salinity", layers: ["river-level", "street-flood", "salinity", "sluice-gates"], center: [105.85, 9.85], zoom: 8.6 },
+  { title: "Traffic", layers: ["traffic"], center: [105.77, 10.03], zoom: 12 },
+  { title: "Street lights and waste", layers: ["streetlights", "waste-bins"], center: [105.77, 10.03], zoom: 12.5 },
+  { title: "Air quality and public order", layers: ["air", "public-order"], center: [105.75, 10.03], zoom: 11 },
+];
+let wallIndex = 0;
+
+function showWallView() {
+  const view = WALL_VIEWS[wallIndex % WALL_VIEWS.length];
+  wallIndex += 1;
+  for (const layer of Object.values(state.layers)) {
+    const wanted = view.layers ? view.layers.includes(layer.key) : layer.defaultVisible;
+    if (layer.visible !== wanted) setVisible(layer, wanted);
+  }
+  map.easeTo({ center: view.center, zoom: view.zoom, duration: 2000 });
+  document.getElementById("wall-title").textContent = t(view.title);
+}
+
+function startWall() {
+  document.body.classList.add("wall");
+  const title = document.createElement("p");
+  title.id = "wall-title";
+  title.className = "wall-title";
+  document.querySelector(".map-wrap").append(title);
+  const full = button(t("Full screen"), () => document.documentElement.requestFullscreen());
+  full.id = "full-screen";
+  document.querySelector(".topnav").prepend(full);
+  for (const layer of Object.values(state.layers)) layer.defaultVisible = layer.visible;
+  showWallView();
+  setInterval(showWallView, WALL_VIEW_MS);
+  // A wall runs for days: reload now and then to pick up a new version of the platform.
+  setTimeout(() => location.reload(), 6 * 3600 * 1000);
+  map.resize();
+}
+
 map.on("load", async () => {
   await addGeography();
   await loadLayers();
+  if (WALL) startWall();
 });
 showUser();
 loadAlerts();
