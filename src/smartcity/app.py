@@ -59,7 +59,7 @@ from smartcity.core.ingest.runtime import IngestRuntime, build_ingest
 from smartcity.core.jobs import Leadership, Scheduler
 from smartcity.core.registry import DOMAINS, Domain, Job
 from smartcity.domains import agriculture, energy, environment, lighting, security, traffic, waste
-from smartcity.web import maplayers, pages
+from smartcity.web import exports, maplayers, pages
 
 log = logging.getLogger(__name__)
 
@@ -181,6 +181,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(alerts_api.router)
     app.include_router(alerts_api.me_router)
     app.include_router(maplayers.router)
+    app.include_router(exports.router)
     app.include_router(pages.router)
     app.include_router(ngsi_api.fallback_router)
     _mount_domains(app)

@@ -198,6 +198,11 @@ def test_an_operator_sees_the_city_and_handles_an_alert(platform: Platform, brow
     page.click("[data-range='1h']")
     page.wait_for_function("document.body.dataset.chartReady !== undefined")
     assert page.locator("canvas").count() >= 1
+    with page.expect_download() as download_info:
+        page.click("#chart-export .export-xlsx")
+    download = download_info.value
+    assert download.suggested_filename.endswith(".xlsx")
+    assert Path(download.path()).read_bytes()[:2] == b"PK"  # an Excel (zip) workbook
     shot(page, "6-history")
 
     # 7. A street light is dimmed from its page and acknowledges the command.

@@ -82,3 +82,28 @@ def test_asset_integrity_is_checked() -> None:
     assert package.integrity.startswith("sha512-")
     with pytest.raises(AssetError):
         check_integrity(b"not the tarball", package.integrity)
+
+
+def test_tables_export_to_csv_and_xlsx_with_vietnamese_intact(client: TestClient) -> None:
+    import io
+
+    from openpyxl import load_workbook
+
+    table = {
+        "title": "Mực nước trạm Cần Thơ",
+        "columns": ["Thời gian", "height"],
+        "rows": [["2026-12-04T10:00:00Z", 1.82], ["2026-12-04T11:00:00Z", None]],
+    }
+    csv_file = client.post("/api/export/csv", json=table)
+    assert csv_file.status_code == 200
+    assert csv_file.content.startswith("\ufeff".encode())
+    assert "Thời gian,height" in csv_file.content.decode("utf-8-sig")
+    assert 'filename="muc-nuoc-tram-can-tho.csv"' in csv_file.headers["content-disposition"]
+    xlsx = client.post("/api/export/xlsx", json=table)
+    assert xlsx.status_code == 200
+    sheet = load_workbook(io.BytesIO(xlsx.content)).active
+    assert sheet is not None
+    assert [c.value for c in sheet[1]] == ["Thời gian", "height"]
+    assert sheet["B2"].value == 1.82 and sheet["B3"].value is None
+    assert client.post("/api/export/pdf", json=table).status_code == 400
+    assert client.post("/api/export/csv", json={**table, "columns": []}).status_code == 400

@@ -92,6 +92,15 @@ SCRIPT_MESSAGES = [
     "Street lights and waste",
     "Air quality and public order",
     "Full screen",
+    "Download",
+    "Time",
+    "Attribute",
+    "Value",
+    "Alert",
+    "Subject",
+    "Opened",
+    "Department",
+    "Status",
 ]
 
 

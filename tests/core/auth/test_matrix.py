@@ -48,6 +48,7 @@ PATH_VALUES = {
     "position": "1",
     "key": "air",
     "path": "ioc.css",
+    "file_format": "csv",
 }
 
 #: Query strings some collection routes need to answer 200.

@@ -36,3 +36,37 @@ document.getElementById("lang-switch").addEventListener("click", (event) => {
   url.searchParams.delete("lang");
   location.href = url.toString();
 });
+
+async function exportTable(format, title, columns, rows) {
+  // The server turns what the page shows into a CSV or XLSX file; the browser saves it.
+  const response = await api(`/api/export/${format}`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ title, columns, rows }),
+  });
+  if (!response.ok) return;
+  const disposition = response.headers.get("content-disposition") || "";
+  const name = (disposition.match(/filename="([^"]+)"/) || [])[1] || `export.${format}`;
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(await response.blob());
+  link.download = name;
+  document.body.append(link);
+  link.click();
+  link.remove();
+}
+
+function exportButtons(container, table) {
+  // "CSV" and "XLSX" buttons for a table produced on demand by table() → {title, columns, rows}.
+  for (const format of ["csv", "xlsx"]) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = `export export-${format}`;
+    button.textContent = format.toUpperCase();
+    button.title = t("Download");
+    button.addEventListener("click", () => {
+      const { title, columns, rows } = table();
+      exportTable(format, title, columns, rows);
+    });
+    container.append(button);
+  }
+}

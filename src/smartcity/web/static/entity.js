@@ -89,6 +89,25 @@ function plot(attr, series, period) {
   const options = { width, height: 320, series: lines, scales: { x: { time: true } } };
   if (chart) chart.destroy();
   chart = new uPlot(options, series, box);
+  shownSeries = { attr, series, period };
+}
+
+let shownSeries = null;
+
+function chartTable() {
+  // The chart's points as a table: time (Vietnam time, ISO 8601) and each series.
+  const { attr, series, period } = shownSeries;
+  const columns = [t("Time"), period ? `${attr} (${t("average")})` : attr];
+  if (period) columns.push(t("min"), t("max"));
+  const rows = series[0].map((time, i) => [
+    new Date(time * 1000).toISOString(), ...series.slice(1).map((s) => s[i]),
+  ]);
+  return { title: `${document.getElementById("entity-title").textContent} – ${attr}`, columns, rows };
+}
+
+function attributesTable() {
+  const rows = [...document.querySelectorAll("#attributes tr")].map((r) => [r.cells[0].textContent, r.cells[1].textContent]);
+  return { title: document.getElementById("entity-title").textContent, columns: [t("Attribute"), t("Value")], rows };
 }
 
 async function loadDevice() {
@@ -157,6 +176,8 @@ async function loadCommands(deviceId) {
 }
 
 document.getElementById("history-attr").addEventListener("change", drawHistory);
+exportButtons(document.getElementById("chart-export"), chartTable);
+exportButtons(document.getElementById("attributes-export"), attributesTable);
 for (const button of document.querySelectorAll("[data-range]")) {
   button.addEventListener("click", () => {
     range = button.dataset.range;

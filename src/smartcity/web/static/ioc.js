@@ -221,6 +221,13 @@ async function loadAlerts() {
   renderAlerts();
 }
 
+function alertsTable() {
+  const columns = ["id", t("Severity"), t("Status"), t("Alert"), t("Subject"), t("Opened"), t("Department")];
+  const rows = state.alerts.map((a) => [a.id, t(a.severity), t(a.status), a.title, a.subject_id, a.opened_at, a.department]);
+  return { title: t("Alerts"), columns, rows };
+}
+exportButtons(document.getElementById("alerts-export"), alertsTable);
+
 function renderAlerts() {
   const list = document.getElementById("alert-list");
   list.replaceChildren();
