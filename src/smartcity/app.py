@@ -57,9 +57,10 @@ from smartcity.core.events import EventBus
 from smartcity.core.ingest import api as ingest_api
 from smartcity.core.ingest.runtime import IngestRuntime, build_ingest
 from smartcity.core.jobs import Leadership, Scheduler
+from smartcity.core.kpis import KpiService
 from smartcity.core.registry import DOMAINS, Domain, Job
 from smartcity.domains import agriculture, energy, environment, lighting, security, traffic, waste
-from smartcity.web import exports, maplayers, pages
+from smartcity.web import exports, kpis_api, maplayers, pages
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +106,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     scheduler.add(Job("periodic-subscriptions", timedelta(seconds=1), subscriptions.periodic_due))
     keep_s = settings.change_feed_retention_h * 3600
     scheduler.add(Job("change-feed-retention", timedelta(minutes=10), lambda: feed.purge(keep_s)))
+    kpis = KpiService(db, broker, resolver.resolve(None), lambda: REGISTERED_DOMAINS)
+    scheduler.add(Job("kpi-snapshots", timedelta(minutes=5), kpis.snapshot))
     for domain in REGISTERED_DOMAINS:
         for domain_job in domain.jobs:
             scheduler.add(domain_job)
@@ -182,10 +185,12 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(alerts_api.me_router)
     app.include_router(maplayers.router)
     app.include_router(exports.router)
+    app.include_router(kpis_api.router)
     app.include_router(pages.router)
     app.include_router(ngsi_api.fallback_router)
     _mount_domains(app)
     app.state.map_layers = maplayers.LayerBuilder(broker, resolver.resolve(None))
+    app.state.kpis = kpis
 
     @app.get(
         "/healthz",

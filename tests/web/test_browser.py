@@ -119,6 +119,10 @@ def test_an_operator_sees_the_city_and_handles_an_alert(platform: Platform, brow
     counts = page.evaluate("window.iocState.counts")
     assert counts["streetlights"] >= 100 and counts["air"] >= 30 and counts["traffic"] >= 30
     assert "thiết bị" in page.locator("#map-status").inner_text()
+    # KPI tiles declared by the domains, in Vietnamese.
+    page.wait_for_selector("body[data-kpis-ready]")
+    assert "Đèn hoạt động tốt" in page.locator("#kpis").inner_text()
+    assert page.locator("#kpis li.kpi").count() >= 10
     shot(page, "2-map")
 
     # 3. An update that crosses a rule makes an alert appear without reloading.

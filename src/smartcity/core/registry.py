@@ -93,11 +93,13 @@ def all_metadata() -> list[MetaData]:
     from smartcity.core.auth.tables import metadata as auth_metadata
     from smartcity.core.context.tables import metadata as context_metadata
     from smartcity.core.ingest.tables import metadata as ingest_metadata
+    from smartcity.core.kpis import metadata as kpi_metadata
 
     return [
         context_metadata,
         auth_metadata,
         ingest_metadata,
         alerts_metadata,
+        kpi_metadata,
         *(d.metadata for d in DOMAINS if d.metadata is not None),
     ]

@@ -101,6 +101,8 @@ SCRIPT_MESSAGES = [
     "Opened",
     "Department",
     "Status",
+    "yesterday",
+    "no comparison yet",
 ]
 
 

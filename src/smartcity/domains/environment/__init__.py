@@ -1,7 +1,8 @@
 """Environment: air and river quality, river levels and street flooding, salinity, gates."""
 
-from smartcity.core.registry import Domain, MapLayer
+from smartcity.core.registry import Domain, Kpi, MapLayer
 from smartcity.domains.colors import BAD, FAIR, GOOD, HAZARD, INFO, POOR, VERY_BAD
+from smartcity.domains.environment.kpis import count_above
 
 domain = Domain(
     name="environment",
@@ -12,6 +13,16 @@ domain = Domain(
         "WaterQualityObserved",
         "WeatherObserved",
         "SluiceGate",
+    ),
+    kpis=(
+        Kpi("river-level-can-tho", "Mực nước trạm Cần Thơ", "Level at Cần Thơ station", "m",
+            lambda r: r.value_of("WaterObserved", "urn:ngsi-ld:WaterObserved:can-tho", "height")),
+        Kpi("flooded-streets", "Tuyến đường đang ngập", "Streets under water", "",
+            lambda r: count_above(r, "FloodMonitoring", "currentLevel", 0.10)),
+        Kpi("air-stations-poor", "Trạm PM2.5 vượt 50 µg/m³", "Stations with PM2.5 over 50 µg/m³",
+            "", lambda r: count_above(r, "AirQualityObserved", "pm25", 50.0)),
+        Kpi("max-salinity", "Độ mặn cao nhất", "Highest salinity", "‰",
+            lambda r: max(r.numbers("WaterQualityObserved", "salinity"), default=None)),
     ),
     map_layers=(
         # PM2.5 bands until the VN_AQI computation lands (issue 8).

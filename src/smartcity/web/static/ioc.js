@@ -209,6 +209,43 @@ async function loadLayers() {
   }, REFRESH_MS);
 }
 
+// --- KPI tiles -----------------------------------------------------------------------------
+
+const TREND_ARROWS = { up: "▲", down: "▼", flat: "■" };
+
+async function loadKpis() {
+  const response = await api("/api/kpis");
+  if (!response.ok) return;
+  const { kpis } = await response.json();
+  const list = document.getElementById("kpis");
+  list.replaceChildren(...kpis.map(kpiTile));
+  document.body.dataset.kpisReady = String(kpis.length);
+}
+
+function kpiTile(kpi) {
+  const tile = document.createElement("li");
+  tile.className = `kpi trend-${kpi.trend || "none"}`;
+  tile.dataset.kpi = kpi.key;
+  const title = document.createElement("span");
+  title.className = "kpi-title";
+  title.textContent = kpi.title[PAGE.lang] || kpi.title.vi;
+  const value = document.createElement("strong");
+  value.className = "kpi-value";
+  const digits = Number.isInteger(kpi.value) ? 0 : 1;
+  value.textContent = kpi.value === null ? "—"
+    : `${kpi.value.toLocaleString(PAGE.lang, { maximumFractionDigits: digits })} ${kpi.unit}`.trim();
+  const trend = document.createElement("small");
+  trend.className = "kpi-trend";
+  if (kpi.trend) {
+    const before = kpi.yesterday.toLocaleString(PAGE.lang, { maximumFractionDigits: 1 });
+    trend.textContent = `${TREND_ARROWS[kpi.trend]} ${t("yesterday")}: ${before}`;
+  } else {
+    trend.textContent = t("no comparison yet");
+  }
+  tile.append(title, value, trend);
+  return tile;
+}
+
 // --- alerts --------------------------------------------------------------------------------
 
 const SEVERITY_ORDER = { critical: 0, high: 1, medium: 2, low: 3 };
@@ -433,5 +470,7 @@ map.on("load", async () => {
   if (WALL) startWall();
 });
 showUser();
+loadKpis();
+setInterval(loadKpis, 30000);
 loadAlerts();
 followAlerts();
