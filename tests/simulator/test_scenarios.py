@@ -232,3 +232,12 @@ def test_fleet_sizes(scale: float) -> None:
         assert 300 <= len(fleet.devices) <= 800
     else:
         assert len(fleet.devices) >= 100_000
+
+
+def test_a_real_time_run_resumes_at_the_real_clock_after_a_slow_backfill() -> None:
+    from smartcity.simulator.session import live_clock_start
+
+    ten_minutes_ago = time.time() - 600
+    assert abs(live_clock_start(Plan(), ten_minutes_ago) - time.time()) < 1.0
+    accelerated = Plan(speed=60.0, hours_ago=12.0)
+    assert live_clock_start(accelerated, ten_minutes_ago) == ten_minutes_ago

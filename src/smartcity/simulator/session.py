@@ -103,8 +103,17 @@ def simulate(
     simulator.tick(live_start)
     if plan.backfill_days > 0:
         simulator.backfill(live_start - plan.backfill_days * DAY_S, live_start, progress)
-    simulator.run(SimClock(live_start, plan.speed), stop)
+    simulator.run(SimClock(live_clock_start(plan, live_start), plan.speed), stop)
     return simulator
+
+
+def live_clock_start(plan: Plan, live_start: float) -> float:
+    """Where the live clock starts once the backfill is done.
+
+    A real-time run resumes at the real clock (the minutes the backfill took are caught up
+    at once, not trailed for ever); an accelerated run starts where it was planned, in the past.
+    """
+    return live_start if plan.hours_ago > 0 else time.time()
 
 
 def wait_until_up(client: httpx.Client, timeout_s: float = 120.0) -> bool:

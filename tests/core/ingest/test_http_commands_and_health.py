@@ -252,3 +252,13 @@ def test_a_silent_device_goes_offline_and_comes_back_online(client: TestClient) 
     health_topics = [e.topic for e in events if e.topic in ("device.online", "device.offline")]
     assert health_topics[-2:] == ["device.offline", "device.online"]
     assert events[-1].subject == STATION
+
+
+def test_the_sweep_handles_devices_that_report_every_15_minutes(client: TestClient) -> None:
+    """900 s × 3,000,000 µs does not fit a 32-bit integer: PostgreSQL once refused the sweep."""
+    provision_air_station(client, interval_s=900)
+    measure(client, {"pm25": 12})
+    commands = app_of(client).state.ingest.commands
+    commands.sweep_health()  # the device becomes online
+    commands.sweep_health()  # and is checked for silence: this raised on PostgreSQL
+    assert device_state(client) == "online"

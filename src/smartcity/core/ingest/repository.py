@@ -5,7 +5,18 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    bindparam,
+    cast,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 
 from .tables import dead_letters, iot_commands, iot_devices, iot_groups
 
@@ -138,7 +149,10 @@ def devices_gone_silent(conn: Connection, now_us: int) -> list[dict[str, Any]]:
     stmt = select(iot_devices).where(
         iot_devices.c.state == "online",
         iot_devices.c.expected_interval_s.is_not(None),
-        iot_devices.c.last_seen_us + iot_devices.c.expected_interval_s * 3_000_000 < now_us,
+        # 64-bit arithmetic: an int column × 3,000,000 overflows PostgreSQL's 32-bit integer
+        # from a 716 s interval up (a 15-minute device would break the whole sweep).
+        iot_devices.c.last_seen_us + cast(iot_devices.c.expected_interval_s, BigInteger) * 3_000_000
+        < now_us,
     )
     return [dict(row) for row in conn.execute(stmt).mappings()]
 
