@@ -60,7 +60,8 @@ from smartcity.core.jobs import Leadership, Scheduler
 from smartcity.core.kpis import KpiService
 from smartcity.core.registry import DOMAINS, Domain, Job
 from smartcity.domains import agriculture, energy, environment, lighting, security, traffic, waste
-from smartcity.web import exports, kpis_api, maplayers, pages
+from smartcity.web import exports, kpis_api, maplayers, pages, reports_api
+from smartcity.web.report import DailyReporter
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +109,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     scheduler.add(Job("change-feed-retention", timedelta(minutes=10), lambda: feed.purge(keep_s)))
     kpis = KpiService(db, broker, resolver.resolve(None), lambda: REGISTERED_DOMAINS)
     scheduler.add(Job("kpi-snapshots", timedelta(minutes=5), kpis.snapshot))
+    reporter = DailyReporter(settings, alerting, kpis, db, reports_api.render_html)
+    scheduler.add(Job("daily-report", timedelta(minutes=5), reporter.run))
     for domain in REGISTERED_DOMAINS:
         for domain_job in domain.jobs:
             scheduler.add(domain_job)
@@ -186,6 +189,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(maplayers.router)
     app.include_router(exports.router)
     app.include_router(kpis_api.router)
+    app.include_router(reports_api.router)
     app.include_router(pages.router)
     app.include_router(ngsi_api.fallback_router)
     _mount_domains(app)

@@ -100,6 +100,9 @@ class Settings(BaseSettings):
     absence_sweep_s: float = 30.0
     # E-mail for alert notifications; without a host, e-mails wait in the outbox.
     smtp_host: str | None = None
+    #: Who receives the daily operations report at 07:00 (archived in <data dir>/reports/).
+    daily_report_recipients: list[str] = []
+    daily_report_language: str = "vi"
     smtp_port: int = 25
     smtp_username: str | None = None
     smtp_password: str | None = None
