@@ -17,6 +17,7 @@ from typing import NamedTuple
 from smartcity.simulator.timebase import (
     NORMAL,
     Scenario,
+    hourly_profile,
     is_public_holiday,
     local_day_number,
     local_hour,
@@ -79,18 +80,10 @@ class PublicPlaceModel:
         skey = stream_key(self.seed, "crowd:" + self.key)
         day = local_day_number(t)
         busy = 1.35 if weekday(day) >= 5 or is_public_holiday(day) else 1.0
-        share = _profile(CROWD_SHAPE[self.kind], local_hour(t)) * busy
+        share = hourly_profile(CROWD_SHAPE[self.kind], local_hour(t)) * busy
         people = max(0, round(self.peak_people * share * (1.0 + 0.1 * smooth_noise(skey, t, 3600))))
         window = math.floor(t / _WINDOW_S)
         event = None
         if uniform(skey, window) < EVENT_PROBABILITY_AT_PEAK * min(1.5, share):
             event = EVENT_TYPES[math.floor(uniform(skey ^ 0xE7, window) * len(EVENT_TYPES))]
         return CrowdSample(people, people > 0.8 * self.peak_people, event)
-
-
-def _profile(table: tuple[float, ...], hour: float) -> float:
-    """Interpolate between hour centres, cyclically."""
-    x = hour - 0.5
-    i = math.floor(x)
-    w = x - i
-    return table[i % 24] * (1.0 - w) + table[(i + 1) % 24] * w

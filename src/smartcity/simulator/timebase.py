@@ -87,6 +87,15 @@ def monthly(t: float, table: tuple[float, ...]) -> float:
 
 
 @lru_cache(maxsize=8192)
+def hourly_profile(table: tuple[float, ...], hour: float) -> float:
+    """A 24-entry hourly table (entry h: the mean over [h, h+1)) at a fractional hour,
+    interpolated between hour centres, cyclically."""
+    x = hour - 0.5
+    i = math.floor(x)
+    w = x - i
+    return table[i % 24] * (1.0 - w) + table[(i + 1) % 24] * w
+
+
 def tet_offset(day_number: int) -> int | None:
     """Days from the nearest first day of Tết (negative before), or None if over 15 days."""
     for tet in _TET_DAY_NUMBERS:

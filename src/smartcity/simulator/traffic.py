@@ -23,6 +23,7 @@ from smartcity.simulator.timebase import (
     ScenarioName,
     Wander,
     epoch_s,
+    hourly_profile,
     is_public_holiday,
     local_day_number,
     local_hour,
@@ -111,14 +112,6 @@ def _day_kind(day: int) -> tuple[tuple[float, ...], float]:
     return WEEKDAY, tet_factor(tet)
 
 
-def _profile(table: tuple[float, ...], hour: float) -> float:
-    # Interpolate between hour centres (h + 0.5), cyclically.
-    x = hour - 0.5
-    i = math.floor(x)
-    w = x - i
-    return table[i % 24] * (1.0 - w) + table[(i + 1) % 24] * w
-
-
 class TrafficSample(NamedTuple):
     """Traffic observed on a segment over all its lanes (one direction)."""
 
@@ -182,7 +175,7 @@ class TrafficModel:
     def demand_share_at(self, t: float) -> float:
         """Demand as a share of the weekday peak at epoch seconds t (no noise, no rain)."""
         table, factor = _day_kind(local_day_number(t))
-        return _profile(table, local_hour(t)) * factor
+        return hourly_profile(table, local_hour(t)) * factor
 
     def value_at(
         self, t: float, scenario: Scenario = NORMAL, rain_mm_h: float | None = None
@@ -196,7 +189,7 @@ class TrafficModel:
         table, tet = _day_kind(local_day_number(t))
         demand = (
             peak_demand
-            * _profile(table, local_hour(t))
+            * hourly_profile(table, local_hour(t))
             * tet
             * (1.0 - 0.10 * wet)
             * (1.0 + 0.08 * self._demand_noise.at(t))
