@@ -42,22 +42,24 @@ async function geojson(type) {
 async function addGeography() {
   // Wards (polygons once boundaries are imported, else their centres) and the road network.
   const [wards, roads] = await Promise.all([geojson("AdministrativeArea"), geojson("RoadSegment")]);
+  // Fetched alongside the marker layers: drawn under whichever of them arrived first.
+  const under = (map.getStyle().layers.find((l) => /-(clusters|count|points)$/.test(l.id)) || {}).id;
   map.addSource("wards", { type: "geojson", data: wards });
   map.addLayer({
     id: "ward-areas", type: "fill", source: "wards",
     filter: ["in", ["geometry-type"], ["literal", ["Polygon", "MultiPolygon"]]],
     paint: { "fill-color": "#dfe8e1", "fill-outline-color": "#9fb5a6" },
-  });
+  }, under);
   map.addLayer({
     id: "ward-names", type: "circle", source: "wards",
     filter: ["==", ["geometry-type"], "Point"],
     paint: { "circle-radius": 2, "circle-color": "#9fb5a6" },
-  });
+  }, under);
   map.addSource("roads", { type: "geojson", data: roads });
   map.addLayer({
     id: "roads", type: "line", source: "roads",
     paint: { "line-color": "#b0a48a", "line-width": ["interpolate", ["linear"], ["zoom"], 10, 1, 15, 4] },
-  });
+  }, under);
 }
 
 function toGeoJSON(packed) {
@@ -465,8 +467,7 @@ function startWall() {
 }
 
 map.on("load", async () => {
-  await addGeography();
-  await loadLayers();
+  await Promise.all([addGeography(), loadLayers()]);
   if (WALL) startWall();
 });
 showUser();
