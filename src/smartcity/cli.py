@@ -247,12 +247,13 @@ def _simulate_forever(plan: Plan, client: httpx.Client, key: str) -> None:
         if bar.total != total:
             bar.reset(total)
         bar.update(done - bar.n)
-        if done == total:
-            bar.close()
-            typer.echo(f"simulator: live ({plan.scenario.value}, ×{plan.speed:g} while behind)")
+
+    def live() -> None:
+        bar.close()
+        typer.echo(f"simulator: live ({plan.scenario.value}, ×{plan.speed:g} while behind)")
 
     try:
-        simulate(plan, client, key, stop, progress)
+        simulate(plan, client, key, stop, progress, live)
     except KeyboardInterrupt:
         stop.set()
     except Exception as error:  # the platform must keep serving if the simulator fails

@@ -54,3 +54,20 @@ def test_run_serves_the_simulated_city_with_history(tmp_path: Path) -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_run_without_backfill_still_says_it_is_live(tmp_path: Path) -> None:
+    port = free_port()
+    command = [sys.executable, "-m", "smartcity.cli", "run", "--port", str(port)]
+    command += ["--data-dir", str(tmp_path), "--backfill-days", "0"]
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    threading.Thread(target=lambda: lines.extend(server.stdout or []), daemon=True).start()
+    try:
+        deadline = time.monotonic() + 120
+        while not any("simulator: live" in line for line in lines):
+            assert server.poll() is None and time.monotonic() < deadline, "".join(lines)
+            time.sleep(0.5)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -96,13 +97,17 @@ def simulate(
     api_key: str,
     stop: threading.Event,
     progress: Progress | None = None,
+    on_live: Callable[[], None] | None = None,
 ) -> Simulator:
-    """Prepare, report the present state, backfill history, then run live until `stop`."""
+    """Prepare, report the present state, backfill history, then run live until `stop`
+    (`on_live` is called when the live part starts, with or without a backfill)."""
     simulator, live_start = prepare(plan, client, api_key)
     # Current values first: every entity exists within seconds, history fills in behind.
     simulator.tick(live_start)
     if plan.backfill_days > 0:
         simulator.backfill(live_start - plan.backfill_days * DAY_S, live_start, progress)
+    if on_live is not None:
+        on_live()
     simulator.run(SimClock(live_clock_start(plan, live_start), plan.speed), stop)
     return simulator
 
