@@ -61,6 +61,7 @@ SCRIPT_MESSAGES = [
     "Details",
     "Comment",
     "Assign to department",
+    "Assign to person",
     "Incident type",
     "Promote to incident",
     "due",

@@ -338,6 +338,9 @@ async function fillDetails(alert, details) {
   box.append(smallForm(t("Assign to department"), "assign-department", async (value) => {
     await api(`/api/alerts/${alert.id}/assign`, jsonBody({ department: value }));
   }));
+  box.append(smallForm(t("Assign to person"), "assign-user", async (value) => {
+    await api(`/api/alerts/${alert.id}/assign`, jsonBody({ user: value }));
+  }));
   box.append(await promoteForm(alert));
   details.append(box);
 }
