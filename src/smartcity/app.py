@@ -47,11 +47,13 @@ from smartcity.core.context.errors import (
 )
 from smartcity.core.context.feed import ChangeFeed
 from smartcity.core.context.jsonld import ContextResolver
+from smartcity.core.context.local import LocalContextClient
 from smartcity.core.context.notifier import Notifier
 from smartcity.core.context.service import ContextBroker
 from smartcity.core.context.subscriptions import SubscriptionService
 from smartcity.core.context.temporal import TemporalService
 from smartcity.core.db import Database, open_database
+from smartcity.core.domainrun import ChangeWorker, DomainRuntime, PlatformServices
 from smartcity.core.eventbridge import NatsBridge
 from smartcity.core.events import EventBus
 from smartcity.core.ingest import api as ingest_api
@@ -114,6 +116,17 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     for domain in REGISTERED_DOMAINS:
         for domain_job in domain.jobs:
             scheduler.add(domain_job)
+    platform = PlatformServices(
+        settings=settings,
+        database=db,
+        context=LocalContextClient(db),
+        temporal=TemporalService(db, max_instances=settings.temporal_max_instances),
+        devices=ingest.devices,
+        commands=ingest.commands,
+        events=events,
+    )
+    domain_runtimes, change_workers = _set_up_domains(platform, scheduler, feed)
+    leader_work.workers.extend(change_workers)
     bridge = None
     if settings.nats_url:
         bridge = NatsBridge(
@@ -195,6 +208,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     _mount_domains(app)
     app.state.map_layers = maplayers.LayerBuilder(broker, resolver.resolve(None))
     app.state.kpis = kpis
+    app.state.domains = domain_runtimes
+    app.state.change_workers = change_workers
 
     @app.get(
         "/healthz",
@@ -276,6 +291,26 @@ class StripTrailingSlash:
         if scope["type"] == "http" and path.startswith("/ngsi-ld/") and path.endswith("/"):
             scope = {**scope, "path": path.rstrip("/")}
         await self.app(scope, receive, send)
+
+
+def _set_up_domains(
+    platform: PlatformServices, scheduler: Scheduler, feed: ChangeFeed
+) -> tuple[dict[str, DomainRuntime], list[ChangeWorker]]:
+    """Start-up of the domains that compute: their services, jobs and change workers."""
+    runtimes: dict[str, DomainRuntime] = {}
+    workers: list[ChangeWorker] = []
+    for domain in REGISTERED_DOMAINS:
+        if domain.setup is None:
+            continue
+        runtime = domain.setup(platform)
+        runtimes[domain.name] = runtime
+        for job in runtime.jobs:
+            scheduler.add(job)
+        for index, (types, handler) in enumerate(runtime.on_changes):
+            worker = ChangeWorker(f"{domain.name}-{index}", frozenset(types), handler)
+            feed.handlers.append(worker.offer)
+            workers.append(worker)
+    return runtimes, workers
 
 
 def _mount_domains(app: FastAPI) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import BigInteger, Column, Float, MetaData, Table, Text, delete, insert, select
 
+from smartcity.core.context import repository
 from smartcity.core.context.jsonld import ActiveContext
 from smartcity.core.context.repository import EntityRecord
 from smartcity.core.context.service import ContextBroker, EntityQuery
@@ -85,6 +86,22 @@ class KpiReader:
             for v in self.values(entity_type, attr)
             if isinstance(v, int | float) and not isinstance(v, bool)
         ]
+
+    def history(
+        self, entity_type: str, attr: str, since_us: int, limit: int = 200_000
+    ) -> dict[str, list[tuple[int, Any]]]:
+        """Per entity of a type, the values of `attr` since a time: [(observedAt µs, value)]."""
+        ids = [record.id for record in self.entities(entity_type)]
+        out: dict[str, list[tuple[int, Any]]] = {entity_id: [] for entity_id in ids}
+        if not ids:
+            return out
+        flt = repository.HistoryFilter(ids, [self.ctx.expand(attr)], since_us, None)
+        with self.broker.database.read() as conn:
+            rows = repository.read_history(conn, flt, limit=limit)
+        for row in rows:
+            value = row.instance.get("value", row.instance.get("object"))
+            out[str(row.entity_id)].append((int(row.observed_at), value))
+        return out
 
     def value_of(self, entity_type: str, entity_id: str, attr: str) -> Any:
         """One entity's current value of `attr` (None when absent)."""

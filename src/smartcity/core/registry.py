@@ -5,10 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter
 from sqlalchemy import MetaData
+
+if TYPE_CHECKING:
+    from smartcity.core.domainrun import DomainRuntime, PlatformServices
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,8 @@ class Domain:
     map_layers: Sequence[MapLayer] = ()
     kpis: Sequence[Kpi] = ()
     alert_rules: Sequence[Any] = field(default_factory=tuple)
+    #: Called once at start-up for domains that compute from the city's data (domainrun.py).
+    setup: Callable[[PlatformServices], DomainRuntime] | None = None
 
 
 #: The domains the platform runs, in mount order. app.py lists them explicitly.

@@ -49,6 +49,7 @@ PATH_VALUES = {
     "key": "air",
     "path": "ioc.css",
     "file_format": "csv",
+    "gate_id": "urn:ngsi-ld:SluiceGate:matrix-probe-none",
 }
 
 #: Query strings some collection routes need to answer 200.
@@ -74,6 +75,7 @@ EXPECTED_GRANTS: dict[Role, dict[str, set[str]]] = {
         "telemetry": {W},
         "alerts": {R, W},
         "rules": {R, W},
+        "control": {R, W},
     },
     Role.OFFICER: {
         "public": {R},
@@ -86,6 +88,7 @@ EXPECTED_GRANTS: dict[Role, dict[str, set[str]]] = {
         "telemetry": {W},
         "alerts": {R, W},
         "rules": {R},
+        "control": {R, W},
     },
     Role.CITIZEN: {
         "public": {R},

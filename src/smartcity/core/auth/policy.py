@@ -64,6 +64,8 @@ class Resource(StrEnum):
     ALERTS = "alerts"
     # Alert rules and the incident types with their SOP checklists.
     RULES = "rules"
+    # Control of city equipment by the domains' automation: modes, overrides, manual commands.
+    CONTROL = "control"
 
 
 R, W = Action.READ, Action.WRITE
@@ -81,6 +83,7 @@ GRANTS: dict[Role, dict[Resource, frozenset[Action]]] = {
         Resource.METRICS: frozenset({R}),
         Resource.ALERTS: frozenset({R, W}),
         Resource.RULES: frozenset({R, W}),
+        Resource.CONTROL: frozenset({R, W}),
     },
     Role.OFFICER: {
         Resource.PUBLIC: frozenset({R}),
@@ -91,6 +94,7 @@ GRANTS: dict[Role, dict[Resource, frozenset[Action]]] = {
         Resource.DEVICES: frozenset({R}),
         Resource.ALERTS: frozenset({R, W}),
         Resource.RULES: frozenset({R}),
+        Resource.CONTROL: frozenset({R, W}),
     },
     Role.CITIZEN: {
         Resource.PUBLIC: frozenset({R}),

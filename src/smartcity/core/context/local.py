@@ -12,7 +12,7 @@ from .errors import NgsiLdError
 from .geo import GeoQuery
 from .jsonld import ActiveContext, ContextResolver
 from .service import ContextBroker, EntityQuery, history_rows
-from .times import now_us
+from .times import now_us, parse_datetime_us
 
 
 class LocalContextClient:
@@ -59,6 +59,39 @@ class LocalContextClient:
         records, _ = self.broker.query(query, self.ctx.expand)
         options = model.RenderOptions(format=fmt)
         return [model.render_entity(r.id, r.types, r.attrs, self.ctx, options) for r in records]
+
+    def series(
+        self,
+        entity_id: str,
+        attrs: Iterable[str],
+        start_us: int | None = None,
+        end_us: int | None = None,
+        limit: int = 50_000,
+    ) -> dict[str, list[tuple[int, Any]]]:
+        """History of some attributes: short name → [(observedAt µs, value)], oldest first."""
+        names = {self.ctx.expand(name): name for name in attrs}
+        flt = repository.HistoryFilter([entity_id], list(names), start_us, end_us)
+        with self.broker.database.read() as conn:
+            rows = repository.read_history(conn, flt, limit=limit)
+        out: dict[str, list[tuple[int, Any]]] = {name: [] for name in names.values()}
+        for row in rows:
+            instance = row.instance
+            value = instance.get("value", instance.get("object"))
+            out[names[str(row.attr)]].append((int(row.observed_at), value))
+        return out
+
+    def latest(self, entity_id: str) -> dict[str, tuple[Any, int | None]]:
+        """Current values with their observedAt (µs; None when not given): name → (value, at)."""
+        record = self.broker.retrieve(entity_id)
+        out: dict[str, tuple[Any, int | None]] = {}
+        for iri, instances in record.attrs.items():
+            if not instances:
+                continue
+            first = instances[0]
+            observed = first.get("observedAt")
+            at = parse_datetime_us(observed) if isinstance(observed, str) else None
+            out[self.ctx.compact(iri)] = (first.get("value", first.get("object")), at)
+        return out
 
     def append_history(
         self, entity_id: str, entity_type: str, attributes: Mapping[str, list[Any]]

@@ -134,6 +134,11 @@ class DeviceRegistry:
             raise DeviceNotFound(f"no device {device_id!r}")
         return device_out(row, self.ctx)
 
+    def devices_of_entity(self, entity_id: str) -> list[str]:
+        """The ids of the devices provisioned for an entity (an actuator's commands go there)."""
+        with self.database.read() as conn:
+            return repository.device_ids_of_entity(conn, entity_id)
+
     def list_devices(
         self, limit: int, offset: int, types: Iterable[str] | None
     ) -> tuple[int, list[dict[str, Any]]]:

@@ -78,6 +78,12 @@ def get_device(conn: Connection, device_id: str) -> dict[str, Any] | None:
     return dict(row) if row else None
 
 
+def device_ids_of_entity(conn: Connection, entity_id: str) -> list[str]:
+    """The devices that feed (and take commands for) an entity."""
+    stmt = select(iot_devices.c.device_id).where(iot_devices.c.entity_name == entity_id)
+    return sorted(str(row[0]) for row in conn.execute(stmt))
+
+
 def existing_device_ids(conn: Connection, device_ids: Iterable[str]) -> set[str]:
     """Which of these device ids are provisioned already."""
     wanted = list(device_ids)
