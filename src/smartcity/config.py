@@ -109,6 +109,26 @@ class Settings(BaseSettings):
     smtp_starttls: bool = False
     smtp_sender: str = "ioc@cantho.gov.vn"
 
+    # --- environment domain (issue 8) ---
+    # Flood alarm levels at Cần Thơ station, m above Hòn Dấu (QĐ 05/2020/QĐ-TTg): BĐ I–III.
+    env_alarm_levels_m: list[float] = [1.80, 1.90, 2.00]
+    env_tide_station: str = "urn:ngsi-ld:WaterObserved:can-tho"
+    # High tides are forecast from this many days of the station's history, this far ahead.
+    env_tide_fit_days: float = 30.0
+    env_tide_horizon_h: float = 72.0
+    env_tide_forecast_every_s: float = 1800.0
+    # Air quality index written on AirQualityObserved: "vn" (VN_AQI) or "us" (US EPA 2024).
+    env_aqi_standard: str = "vn"
+    # Salinity (‰) above which an intake or sluice gate in automatic mode closes (0.45 ‰: the
+    # 250 mg/L chloride of QCVN 01-1:2018/BYT, see salinity.py); it reopens
+    # below the reopen level once fresher water has lasted env_gate_confirm_s.
+    env_intake_salinity_limit_ppt: float = 0.45
+    env_gate_reopen_ppt: float = 0.35
+    env_gate_min_dwell_s: float = 1800.0
+    env_gate_confirm_s: float = 1800.0
+    # Gates act only on readings observed this recently (history arriving late is not acted on).
+    env_live_window_s: float = 900.0
+
     def resolved_database_url(self) -> str:
         """The SQLAlchemy URL: the configured one, else a SQLite file in the data dir."""
         if self.database_url:

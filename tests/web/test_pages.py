@@ -49,6 +49,7 @@ def test_map_layers_pack_markers_with_their_colour(client: TestClient) -> None:
         "type": "AirQualityObserved",
         "name": {"type": "Property", "value": "Probe"},
         "pm25": {"type": "Property", "value": 62.0},
+        "airQualityIndex": {"type": "Property", "value": 110},
         "location": {
             "type": "GeoProperty",
             "value": {"type": "Point", "coordinates": [105.78, 10.03]},
@@ -59,7 +60,8 @@ def test_map_layers_pack_markers_with_their_colour(client: TestClient) -> None:
     assert {"air", "traffic", "streetlights", "river-level"} <= {layer["key"] for layer in layers}
     air = client.get("/api/map/layers/air").json()
     assert air["count"] == 1 and air["id"] == [AIR] and air["name"] == ["Probe"]
-    assert air["lon"] == [105.78] and air["v"] == [62.0] and air["c"] == ["#ef6c00"]
+    # Coloured by VN_AQI with the decision's colours (101–150: orange).
+    assert air["lon"] == [105.78] and air["v"] == [110] and air["c"] == ["#ff7e00"]
     assert client.get("/api/map/layers/nope").status_code == 404
 
 
