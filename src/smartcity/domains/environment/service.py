@@ -19,6 +19,7 @@ from __future__ import annotations
 import itertools
 import logging
 import math
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import timedelta
@@ -102,6 +103,7 @@ class EnvironmentService:
     """Derived environmental attributes, kept up to date from entity changes."""
 
     platform: PlatformServices
+    _last_forecast: float = -math.inf
 
     @property
     def ctx(self) -> Any:
@@ -142,6 +144,8 @@ class EnvironmentService:
                 self._guard(self.check_quality, event.subject, "WaterObserved")
                 if event.subject == self.settings.env_tide_station:
                     self._guard(self.update_alarm_level, event.subject)
+                    if self._forecast_due():
+                        self._guard(self.forecast_tides)
             if "currentLevel" in changed:
                 self._guard(self.check_quality, event.subject, "FloodMonitoring")
 
@@ -352,6 +356,15 @@ class EnvironmentService:
         ]
         self.ctx.upsert(bodies)
 
+    def _forecast_due(self) -> bool:
+        """No forecast yet, or the last one is older than the forecast interval.
+
+        The job alone would leave a freshly started platform without a forecast for one
+        interval after its history arrived (the simulator's backfill, an import).
+        """
+        age = time.monotonic() - self._last_forecast
+        return age >= float(self.settings.env_tide_forecast_every_s)
+
     def forecast_tides(self, now: int | None = None) -> list[tides.HighWater]:
         """Fit the station's history, forecast its high waters, store the forecast."""
         station = self.settings.env_tide_station
@@ -370,6 +383,7 @@ class EnvironmentService:
             log.info("no tide forecast for %s: %s", station, error)
             return []
         self._write_forecast(station, forecast, clean[-1][0])
+        self._last_forecast = time.monotonic()
         return forecast
 
     def _write_forecast(self, station: str, forecast: list[tides.HighWater], at: int) -> None:
