@@ -231,6 +231,23 @@ def test_an_operator_sees_the_city_and_handles_an_alert(platform: Platform, brow
     )
     shot(page, "7-command")
 
+    # 7b. A sluice gate in automatic control: the operator takes it over (manual, with a
+    # reason), closes it by hand, and the log shows both with the device's acknowledgement.
+    page.goto(f"{platform.url}/ioc/entities/urn:ngsi-ld:SluiceGate:cai-khe")
+    page.wait_for_selector("#gate-card:not([hidden]) #gate-state[data-mode=auto]", timeout=20_000)
+    page.select_option("#gate-mode", "manual")
+    page.fill("#gate-mode-reason", "Maintenance of the gate leaf")
+    page.click("#gate-mode-form button")
+    page.wait_for_selector("#gate-state[data-mode=manual]", timeout=10_000)
+    page.wait_for_selector("#gate-actions tr.action-manual", timeout=10_000)
+    page.select_option("#gate-command", "close")
+    page.fill("#gate-command-reason", "Test closing after maintenance")
+    page.click("#gate-command-form button")
+    page.wait_for_selector("#gate-actions tr.action-close", timeout=10_000)
+    page.wait_for_selector("#gate-actions tr.action-close td:has-text('OK')", timeout=40_000)
+    assert "Maintenance of the gate leaf" in page.locator("#gate-actions").inner_text()
+    shot(page, "7b-gate-override")
+
     # 8. The video wall: no side panel, large type, views rotating by themselves.
     page.goto(f"{platform.url}/ioc?wall=1")
     page.wait_for_selector("body.wall #wall-title", timeout=60_000)

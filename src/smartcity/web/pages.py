@@ -104,6 +104,18 @@ SCRIPT_MESSAGES = [
     "Status",
     "yesterday",
     "no comparison yet",
+    "Mode",
+    "Automatic",
+    "Manual",
+    "Position",
+    "Pending command",
+    "Gate open",
+    "Gate closed",
+    "Open the gate",
+    "Close the gate",
+    "Device confirmed",
+    "Switched to manual",
+    "Switched to automatic",
 ]
 
 

@@ -339,12 +339,15 @@ def _moved(position: Any) -> tuple[str, str]:
 
 
 def _gate_out(row: dict[str, Any]) -> dict[str, Any]:
+    last = row.get("last_reading")
     return {
         "id": row["gate_id"],
         "device_id": row.get("device_id"),
         "position": row.get("position"),
         "mode": row.get("mode", "auto"),
         "pending": row.get("pending"),
+        # The newest salinity reading the controller has decided on.
+        "last_reading_at": format_us(round(last * 1e6)) if last is not None else None,
     }
 
 
