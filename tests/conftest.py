@@ -62,7 +62,10 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Databas
 @pytest.fixture
 def app_settings(tmp_path: object) -> Settings:
     """Settings for a test app (small body limit so 413 is cheap to test)."""
-    return Settings(data_dir=tmp_path, max_body_bytes=1024 * 1024)  # type: ignore[arg-type]
+    # The kernel's tests see only their own writes: no domain computes derived attributes.
+    return Settings(  # type: ignore[arg-type]
+        data_dir=tmp_path, max_body_bytes=1024 * 1024, domain_computations=False
+    )
 
 
 @pytest.fixture

@@ -304,6 +304,8 @@ def _set_up_domains(
             continue
         runtime = domain.setup(platform)
         runtimes[domain.name] = runtime
+        if not platform.settings.domain_computations:
+            continue
         for job in runtime.jobs:
             scheduler.add(job)
         for index, (types, handler) in enumerate(runtime.on_changes):

@@ -109,6 +109,11 @@ class Settings(BaseSettings):
     smtp_starttls: bool = False
     smtp_sender: str = "ioc@cantho.gov.vn"
 
+    # --- domains ---
+    # False: the domains' computations (change handlers, jobs) do not run; their routes do.
+    # For a plain NGSI-LD broker, and for the kernel's tests, which must see only their writes.
+    domain_computations: bool = True
+
     # --- environment domain (issue 8) ---
     # Flood alarm levels at Cần Thơ station, m above Hòn Dấu (QĐ 05/2020/QĐ-TTg): BĐ I–III.
     env_alarm_levels_m: list[float] = [1.80, 1.90, 2.00]

@@ -187,6 +187,10 @@ def test_an_operator_sees_the_city_and_handles_an_alert(platform: Platform, brow
     page.click("#close-form button")
     page.wait_for_selector("body[data-incident-status=closed]", timeout=10_000)
     shot(page, "4b-incident-closed")
+    page.goto(f"{platform.url}/ioc/incidents")
+    page.select_option("#incident-status", "closed")
+    page.wait_for_selector("#incident-list tr.incident.status-closed a", timeout=10_000)
+    assert page.locator("h1").inner_text() == "Sự cố"
     page.goto(f"{platform.url}/ioc")
     page.wait_for_selector("body[data-map-ready=true]", timeout=60_000)
 

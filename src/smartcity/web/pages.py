@@ -116,6 +116,8 @@ SCRIPT_MESSAGES = [
     "Device confirmed",
     "Switched to manual",
     "Switched to automatic",
+    "Incidents",
+    "Incident",
 ]
 
 
@@ -181,6 +183,12 @@ async def ioc_page(request: Request) -> HTMLResponse:
 async def entity_page(request: Request, entity_id: str) -> HTMLResponse:
     """One entity: current values, history chart, its device's health and commands."""
     return render(request, "entity.html", entity_id=entity_id)
+
+
+@router.get("/ioc/incidents", dependencies=[Public])
+async def incidents_page(request: Request) -> HTMLResponse:
+    """The incident list: open, closed or all, each linking to its checklist."""
+    return render(request, "incidents.html")
 
 
 @router.get("/ioc/incidents/{incident_id}", dependencies=[Public])
