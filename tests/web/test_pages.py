@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from fastapi.testclient import TestClient
 
 from smartcity.core.registry import NO_DATA_COLOR, MapLayer
+from smartcity.web import maplayers
 from smartcity.web.assets import AssetError, check_integrity, locked_packages
 from smartcity.web.i18n import format_number
+from tests.core.context.test_subscriptions import wait_for
 
 AIR = "urn:ngsi-ld:AirQualityObserved:probe"
 
@@ -109,3 +113,32 @@ def test_tables_export_to_csv_and_xlsx_with_vietnamese_intact(client: TestClient
     assert sheet["B2"].value == 1.82 and sheet["B3"].value is None
     assert client.post("/api/export/pdf", json=table).status_code == 400
     assert client.post("/api/export/csv", json={**table, "columns": []}).status_code == 400
+
+
+def test_a_stale_layer_is_served_at_once_and_refreshed_behind(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    body = {
+        "id": AIR,
+        "type": "AirQualityObserved",
+        "airQualityIndex": {"type": "Property", "value": 40},
+        "location": {
+            "type": "GeoProperty",
+            "value": {"type": "Point", "coordinates": [105.78, 10.03]},
+        },
+    }
+    assert client.post("/ngsi-ld/v1/entities", json=body).status_code == 201
+
+    def shown() -> Any:
+        return client.get("/api/map/layers/air").json()["v"]
+
+    assert shown() == [40]
+    update = {"airQualityIndex": {"type": "Property", "value": 160}}
+    assert client.patch(f"/ngsi-ld/v1/entities/{AIR}/attrs", json=update).status_code == 204
+    monkeypatch.setattr(maplayers, "CACHE_S", 0.0)  # the build is now stale, not too old
+    assert shown() == [40]  # served at once …
+    wait_for(lambda: shown() == [160])  # … and rebuilt behind the scenes
+    monkeypatch.setattr(maplayers, "STALE_S", 0.0)  # too old to serve: rebuilt first
+    update = {"airQualityIndex": {"type": "Property", "value": 250}}
+    assert client.patch(f"/ngsi-ld/v1/entities/{AIR}/attrs", json=update).status_code == 204
+    assert shown() == [250]
