@@ -61,7 +61,16 @@ from smartcity.core.ingest.runtime import IngestRuntime, build_ingest
 from smartcity.core.jobs import Leadership, Scheduler
 from smartcity.core.kpis import KpiService
 from smartcity.core.registry import DOMAINS, Domain, Job
-from smartcity.domains import agriculture, energy, environment, lighting, security, traffic, waste
+from smartcity.domains import (
+    agriculture,
+    citizen,
+    energy,
+    environment,
+    lighting,
+    security,
+    traffic,
+    waste,
+)
 from smartcity.web import exports, kpis_api, maplayers, pages, reports_api
 from smartcity.web.report import DailyReporter
 
@@ -76,6 +85,7 @@ REGISTERED_DOMAINS: list[Domain] = [
     energy.domain,
     agriculture.domain,
     security.domain,
+    citizen.domain,
 ]
 
 
@@ -124,6 +134,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         devices=ingest.devices,
         commands=ingest.commands,
         events=events,
+        alerts=alerting.alerts,
     )
     domain_runtimes, change_workers = _set_up_domains(platform, scheduler, feed)
     leader_work.workers.extend(change_workers)
@@ -255,7 +266,11 @@ def _install_middleware(app: FastAPI, settings: Settings) -> None:
     """Innermost first: Starlette wraps each new middleware around the ones before."""
     app.add_middleware(StripTrailingSlash)
     app.add_middleware(AuditTrail, audit=app.state.auth.audit)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    uploads = {
+        "/open311/v2/requests": settings.citizen_upload_max_bytes,
+        "/api/citizen/reports/": settings.citizen_upload_max_bytes,
+    }
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, larger=uploads)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -320,6 +335,8 @@ def _mount_domains(app: FastAPI) -> None:
     for domain in REGISTERED_DOMAINS:
         if domain.router is not None:
             app.include_router(domain.router, prefix=f"/api/{domain.name}")
+        if domain.root_router is not None:
+            app.include_router(domain.root_router)
 
 
 def _problem_response(error: NgsiLdError, request: Request) -> Response:

@@ -134,6 +134,12 @@ class Settings(BaseSettings):
     # Gates act only on readings observed this recently (history arriving late is not acted on).
     env_live_window_s: float = 900.0
 
+    # --- citizen reports (issue 9) ---
+    # Reports one device (or client address) may file in an hour (spam limit).
+    citizen_reports_per_hour: int = 10
+    # Request bodies that carry photos (5 × 10 MB, cleaned and shrunk before storage).
+    citizen_upload_max_bytes: int = 52 * 1024 * 1024
+
     def resolved_database_url(self) -> str:
         """The SQLAlchemy URL: the configured one, else a SQLite file in the data dir."""
         if self.database_url:

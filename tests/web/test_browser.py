@@ -262,3 +262,44 @@ def test_an_operator_sees_the_city_and_handles_an_alert(platform: Platform, brow
     assert outside == [], f"loaded from outside the platform: {outside}"
     assert errors == [], errors
     context.close()
+
+
+#: Screens of the operations room, checked by axe-core (WCAG 2.1 A and AA rules).
+SCREENS = (
+    "/ioc",
+    "/ioc/incidents",
+    "/ioc/entities/urn:ngsi-ld:WaterObserved:can-tho",
+    "/ioc/entities/urn:ngsi-ld:SluiceGate:ba-lang",
+    "/ioc?wall=1",
+)
+
+
+def test_every_screen_passes_the_accessibility_audit(platform: Platform, browser: Any) -> None:
+    from axe_playwright_python.sync_playwright import Axe
+
+    axe = Axe()
+    options = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}}
+    context = browser.new_context(viewport={"width": 1024, "height": 768})  # a tablet
+    page = context.new_page()
+    found: dict[str, list[str]] = {}
+    page.goto(f"{platform.url}/login")
+    found["/login"] = violations(axe.run(page, options=options).response)
+    page.fill("#username", "operator")
+    page.fill("#password", platform.logins["operator"])
+    page.click("#login-form button[type=submit]")
+    page.wait_for_url("**/ioc")
+    for screen in SCREENS:
+        page.goto(f"{platform.url}{screen}")
+        page.wait_for_load_state("networkidle")
+        found[screen] = violations(axe.run(page, options=options).response)
+    context.close()
+    assert {screen: v for screen, v in found.items() if v} == {}
+
+
+def violations(response: dict[str, Any]) -> list[str]:
+    """axe-core's violations as `rule: element` lines."""
+    return [
+        f"{v['id']} ({v['impact']}): {node['target']}"
+        for v in response["violations"]
+        for node in v["nodes"]
+    ]

@@ -24,6 +24,7 @@ from smartcity.core.registry import Job
 
 if TYPE_CHECKING:
     from smartcity.config import Settings
+    from smartcity.core.alerts.service import AlertService
     from smartcity.core.context.local import LocalContextClient
     from smartcity.core.context.temporal import TemporalService
     from smartcity.core.db import Database
@@ -48,6 +49,8 @@ class PlatformServices:
     devices: DeviceRegistry
     commands: CommandService
     events: EventBus
+    #: Alerts for the operations room (a domain may raise one for something it records).
+    alerts: AlertService | None = None
 
 
 @dataclass

@@ -78,6 +78,8 @@ class Domain:
 
     name: str
     router: APIRouter | None = None
+    #: Routes of a standard with its own paths (Open311 at /open311/v2, FHIR at /fhir).
+    root_router: APIRouter | None = None
     entity_types: Sequence[str] = ()
     metadata: MetaData | None = None
     jobs: Sequence[Job] = ()

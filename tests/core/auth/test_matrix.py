@@ -50,6 +50,12 @@ PATH_VALUES = {
     "path": "ioc.css",
     "file_format": "csv",
     "gate_id": "urn:ngsi-ld:SluiceGate:matrix-probe-none",
+    "fmt": "json",
+    "service_code": "matrix-probe-none",
+    "service_request_id": "999999",
+    "token": "matrix-probe-none",
+    "media_id": "999999",
+    "report_id": "999999",
 }
 
 #: Query strings some collection routes need to answer 200.
@@ -57,6 +63,7 @@ SAMPLE_QUERIES = {
     "/ngsi-ld/v1/entities": "type=MatrixProbe",
     "/ngsi-ld/v1/temporal/entities": "type=MatrixProbe",
     "/api/alerts/stream": "timeout=0",
+    "/api/citizen/nearby": "service_code=pothole&lat=10.03&long=105.78",
 }
 
 R, W = "read", "write"
@@ -76,6 +83,8 @@ EXPECTED_GRANTS: dict[Role, dict[str, set[str]]] = {
         "alerts": {R, W},
         "rules": {R, W},
         "control": {R, W},
+        "citizen_reports": {W},
+        "casework": {R, W},
     },
     Role.OFFICER: {
         "public": {R},
@@ -89,11 +98,14 @@ EXPECTED_GRANTS: dict[Role, dict[str, set[str]]] = {
         "alerts": {R, W},
         "rules": {R},
         "control": {R, W},
+        "citizen_reports": {W},
+        "casework": {R, W},
     },
     Role.CITIZEN: {
         "public": {R},
         "sign_in": {W},
         "telemetry": {W},
+        "citizen_reports": {W},
         "context": {R},
         "own_account": {R, W},
     },
@@ -101,12 +113,13 @@ EXPECTED_GRANTS: dict[Role, dict[str, set[str]]] = {
         "public": {R},
         "sign_in": {W},
         "telemetry": {W},
+        "citizen_reports": {W},
         "context": {R, W},
         "own_account": {R, W},
         "devices": {R, W},
     },
     # Devices send measures with their group's apikey, which the ingest path checks.
-    Role.ANONYMOUS: {"public": {R}, "sign_in": {W}, "telemetry": {W}},
+    Role.ANONYMOUS: {"public": {R}, "sign_in": {W}, "telemetry": {W}, "citizen_reports": {W}},
 }
 
 CALLER_ROLES = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -147,25 +148,35 @@ class BodySizeLimit:
     routes here take small forms and JSON); NGSI-LD routes count bytes in their own reader.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, larger: Mapping[str, int] | None = None
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        #: Path prefix → limit, for routes that take uploads (citizens' photos).
+        self.larger = dict(larger or {})
+
+    def _limit(self, path: str) -> int:
+        return next(
+            (n for prefix, n in self.larger.items() if path.startswith(prefix)), self.max_bytes
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # The NGSI-LD body reader enforces the same limit with an NGSI-LD ProblemDetails.
         if scope["type"] != "http" or scope["path"].startswith("/ngsi-ld/"):
             await self.app(scope, receive, send)
             return
+        limit = self._limit(scope["path"])
         declared = dict(scope.get("headers", [])).get(b"content-length")
         if declared is not None:
-            if declared.isdigit() and int(declared) > self.max_bytes:
-                await _too_large(send, self.max_bytes)
+            if declared.isdigit() and int(declared) > limit:
+                await _too_large(send, limit)
                 return
             await self.app(scope, receive, send)
             return
-        messages = await _read_capped(receive, self.max_bytes)
+        messages = await _read_capped(receive, limit)
         if messages is None:
-            await _too_large(send, self.max_bytes)
+            await _too_large(send, limit)
             return
         await self.app(scope, _replay(messages, receive), send)
 

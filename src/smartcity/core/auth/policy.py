@@ -66,6 +66,13 @@ class Resource(StrEnum):
     RULES = "rules"
     # Control of city equipment by the domains' automation: modes, overrides, manual commands.
     CONTROL = "control"
+    # Filing a citizen report (Open311 POST): open to everyone, signed in or not; the
+    # domain limits the rate per device and checks an Open311 api_key when one is given.
+    CITIZEN_REPORTS = "citizen_reports"
+    # The departments' work on citizen reports (queues, assignment, closing, moderation).
+    CASEWORK = "casework"
+    # The catalogue of what citizens can report, its routing and deadlines.
+    SERVICE_CATALOGUE = "service_catalogue"
 
 
 R, W = Action.READ, Action.WRITE
@@ -84,6 +91,7 @@ GRANTS: dict[Role, dict[Resource, frozenset[Action]]] = {
         Resource.ALERTS: frozenset({R, W}),
         Resource.RULES: frozenset({R, W}),
         Resource.CONTROL: frozenset({R, W}),
+        Resource.CASEWORK: frozenset({R, W}),
     },
     Role.OFFICER: {
         Resource.PUBLIC: frozenset({R}),
@@ -95,6 +103,7 @@ GRANTS: dict[Role, dict[Resource, frozenset[Action]]] = {
         Resource.ALERTS: frozenset({R, W}),
         Resource.RULES: frozenset({R}),
         Resource.CONTROL: frozenset({R, W}),
+        Resource.CASEWORK: frozenset({R, W}),
     },
     Role.CITIZEN: {
         Resource.PUBLIC: frozenset({R}),
@@ -150,10 +159,11 @@ class Principal:
 
 ANONYMOUS = Principal(role=Role.ANONYMOUS)
 
-# Everyone, signed in or not, may sign in and send device measures.
+# Everyone, signed in or not, may sign in, send device measures and file a citizen report.
 for _grants in GRANTS.values():
     _grants.setdefault(Resource.SIGN_IN, frozenset({W}))
     _grants.setdefault(Resource.TELEMETRY, frozenset({W}))
+    _grants.setdefault(Resource.CITIZEN_REPORTS, frozenset({W}))
 
 
 def allowed(principal: Principal, action: Action, resource: Resource) -> bool:
