@@ -261,3 +261,29 @@ def test_moderation_hides_personal_data_from_the_public(http: TestClient) -> Non
     assert public["description"] == "Ổ gà trước nhà số 12"
     told = http.get("/api/citizen/my/notifications", headers=lan).json()
     assert any("có tên người" in m["text_vi"] for m in told)
+
+
+def test_a_dark_street_report_links_to_the_nearest_lamp(
+    http: TestClient, citizen_app: FastAPI
+) -> None:
+    key = citizen_app.state.auth.service.create_api_key("lamps", "integrator").key
+    for number, (lon, lat) in enumerate([(LONG + 0.0003, LAT), (LONG + 0.0001, LAT)], start=1):
+        lamp = {
+            "id": f"urn:ngsi-ld:Streetlight:test-{number}",
+            "type": "Streetlight",
+            "location": {
+                "type": "GeoProperty",
+                "value": {"type": "Point", "coordinates": [lon, lat]},
+            },
+        }
+        assert (
+            http.post("/ngsi-ld/v1/entities", json=lamp, headers={"X-API-Key": key}).status_code
+            == 201
+        )
+    created = file_report(http, code="streetlight-broken", description="Đèn tắt")
+    assert created.status_code == 200, created.text
+    report_id = created.json()[0]["service_request_id"]
+    case = http.get(f"/api/citizen/reports/{report_id}", headers=who(http, "operator.ioc")).json()
+    assert case["linked_entity"] == "urn:ngsi-ld:Streetlight:test-2"  # ~11 m, not ~33 m
+    mirrored = http.get(f"/ngsi-ld/v1/entities/urn:ngsi-ld:ServiceRequest:{report_id}").json()
+    assert mirrored["refLinkedEntity"]["object"] == "urn:ngsi-ld:Streetlight:test-2"

@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from smartcity.core.context.geo import parse_geoquery
+from smartcity.core.context.model import LOCATION_IRI
 from smartcity.core.context.times import format_us, now_us
 from smartcity.core.domainrun import DomainRuntime, PlatformServices
 from smartcity.simulator.geography import nearest_ward
@@ -205,7 +206,7 @@ class CitizenService:
         """The nearest entity of the linked type within 100 m (a lamp for a dark street)."""
         if not entity_type or lat is None or lon is None:
             return None
-        geo = parse_geoquery("near;maxDistance==100", "Point", f"[{lon},{lat}]")
+        geo = parse_geoquery("near;maxDistance==100", "Point", f"[{lon},{lat}]", LOCATION_IRI)
         found = self.platform.context.query(entity_type, geo=geo, limit=50)
         located = [e for e in found if isinstance(e.get("location"), dict)]
         if not located:
