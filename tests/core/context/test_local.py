@@ -29,6 +29,9 @@ def test_upsert_get_query(database: Database) -> None:
         "near;maxDistance==250", "Point", "[105.78,10.03]", client.ctx.expand("location")
     )
     assert {e["id"][-1] for e in client.query("WasteContainer", geo=near)} == {"0", "1", "2"}
+    # The geoproperty may be given as a term, as in the HTTP API.
+    by_term = parse_geoquery("near;maxDistance==250", "Point", "[105.78,10.03]")
+    assert {e["id"][-1] for e in client.query("WasteContainer", geo=by_term)} == {"0", "1", "2"}
 
 
 def test_append_history_in_batches(database: Database) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from smartcity.core.db import Database
@@ -49,6 +50,9 @@ class LocalContextClient:
         fmt: model.Format = "keyValues",
     ) -> list[dict[str, Any]]:
         """Entities by type, q and geo-query, rendered with the core context."""
+        if geo is not None and ":" not in geo.geoproperty:
+            # A term such as "location" (as the HTTP API takes it) names the expanded IRI.
+            geo = replace(geo, geoproperty=self.ctx.expand(geo.geoproperty))
         query = EntityQuery(
             types=[self.ctx.expand(entity_type)] if entity_type else [],
             q=qlang.parse_q(q) if q else None,
