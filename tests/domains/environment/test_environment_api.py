@@ -152,6 +152,11 @@ def test_an_impossible_reading_is_flagged_and_left_out_of_the_index(
     assert after["airQualityIndex"] < 100  # 5000 µg/m³ was not averaged in
     flagged = http.get(f"/ngsi-ld/v1/temporal/entities/{station}?attrs=dataQualityFlags").json()
     assert any(instance["value"] > 0 for instance in flagged["dataQualityFlags"])
+    # A flagged station raises a maintenance alert (the domain's default rule).
+    operator = as_user(http, "operator.ioc")
+    rule = "env-data-quality-airqualityobserved"
+    alerts = wait_for(lambda: http.get(f"/api/alerts?rule={rule}", headers=operator).json())
+    assert alerts[0]["subject_id"] == station and alerts[0]["category"] == "maintenance"
 
 
 # --- water quality ----------------------------------------------------------------------
@@ -245,6 +250,11 @@ def test_alarm_level_flood_streets_and_a_tide_forecast(http: TestClient, env_app
     assert abs(first["height"] - truth) < 0.25  # the benchmark measures the error properly
     flooded = entity(http, "urn:ngsi-ld:FloodRiskArea:ngo-quyen")
     assert flooded["expectedDepth"] == pytest.approx(0.23)
+    # The flood-tide scenario's high waters pass BĐ III: the public is warned before.
+    warning = report["warning"]
+    assert warning["level"] == 3 and warning["height"] >= 2.0
+    assert "vượt báo động III" in warning["message_vi"]
+    assert http.get("/api/environment/tides", headers={"X-API-Key": ""}).status_code == 200
 
 
 # --- gates ------------------------------------------------------------------------------

@@ -22,8 +22,9 @@ import math
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from smartcity.core.context.errors import NgsiLdError
 from smartcity.core.context.times import format_us, now_us
@@ -38,6 +39,7 @@ from .streets import FLOOD_PRONE_STREETS
 log = logging.getLogger(__name__)
 
 HOUR_US = 3_600_000_000
+VN_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 DAY_US = 24 * HOUR_US
 #: Vietnam's days start at 17:00 UTC (UTC+7, no daylight saving).
 VN_OFFSET_US = 7 * HOUR_US
@@ -522,7 +524,43 @@ class EnvironmentRuntime:
             for street in FLOOD_PRONE_STREETS
         ]
         levels = dict(zip(("BĐ I", "BĐ II", "BĐ III"), settings.env_alarm_levels_m, strict=False))
-        return {"station": station, "alarmLevels": levels, "forecast": forecast, "streets": streets}
+        return {
+            "station": station,
+            "alarmLevels": levels,
+            "forecast": forecast,
+            "warning": public_warning(forecast, settings.env_alarm_levels_m),
+            "streets": streets,
+        }
+
+
+def public_warning(forecast: list[dict[str, Any]], levels: list[float]) -> dict[str, Any] | None:
+    """A warning for the public when a forecast high water reaches an alarm level (or None)."""
+    reached = [
+        (hw, sum(1 for level in levels if hw["height"] >= level))
+        for hw in forecast
+        if hw["height"] >= levels[0]
+    ]
+    if not reached:
+        return None
+    high, level = max(reached, key=lambda pair: (pair[1], pair[0]["height"]))
+    at = datetime.fromisoformat(str(high["at"]).replace("Z", "+00:00")).astimezone(VN_TZ)
+    when_vi = at.strftime("%H:%M ngày %d/%m")
+    when_en = at.strftime("%H:%M on %d %b")
+    height_vi = f"{high['height']:.2f}".replace(".", ",")
+    roman = "I" * level if level < 4 else str(level)
+    return {
+        "level": level,
+        "at": high["at"],
+        "height": high["height"],
+        "message_vi": (
+            f"Dự báo triều cường tại trạm Cần Thơ đạt {height_vi} m lúc {when_vi}, "
+            f"vượt báo động {roman}. Hạn chế đi qua các tuyến đường hay ngập."
+        ),
+        "message_en": (
+            f"High tide at Cần Thơ station forecast at {high['height']:.2f} m around {when_en}, "
+            f"above alarm level {roman}. Avoid streets that flood."
+        ),
+    }
 
 
 def setup(platform: PlatformServices) -> DomainRuntime:
