@@ -287,3 +287,25 @@ def test_a_dark_street_report_links_to_the_nearest_lamp(
     assert case["linked_entity"] == "urn:ngsi-ld:Streetlight:test-2"  # ~11 m, not ~33 m
     mirrored = http.get(f"/ngsi-ld/v1/entities/urn:ngsi-ld:ServiceRequest:{report_id}").json()
     assert mirrored["refLinkedEntity"]["object"] == "urn:ngsi-ld:Streetlight:test-2"
+
+
+def test_admins_route_a_category_elsewhere_in_one_ward(
+    http: TestClient, citizen_app: FastAPI
+) -> None:
+    add_user(citizen_app, "admin.city", "admin")
+    admin, operator = who(http, "admin.city"), who(http, "operator.ioc")
+    first = file_report(http).json()[0]["service_request_id"]
+    ward = http.get(f"/api/citizen/reports/{first}", headers=operator).json()["ward"]
+    assert ward  # the nearest post-2025 ward of the point
+    entry = next(e for e in http.get("/api/citizen/catalogue").json() if e["code"] == "pothole")
+    changed = {**{k: v for k, v in entry.items() if k not in ("code", "updated_at")},
+               "ward_departments": {ward: "SNNMT"}, "sla_days": 2}  # fmt: skip
+    refused = http.put("/api/citizen/catalogue/pothole", json=changed, headers=operator)
+    assert refused.status_code == 403  # only admins edit the catalogue
+    saved = http.put("/api/citizen/catalogue/pothole", json=changed, headers=admin)
+    assert saved.status_code == 200, saved.text
+    second = file_report(http).json()[0]["service_request_id"]
+    routed = http.get(f"/api/citizen/reports/{second}", headers=operator).json()
+    assert routed["department"] == "SNNMT"
+    [public] = http.get(f"{BASE}/requests/{second}.json").json()
+    assert public["agency_responsible"] == "SNNMT"

@@ -268,7 +268,8 @@ class CatalogueEntry(BaseModel):
     department: str = Field(min_length=1)
     ward_departments: dict[str, str] = {}
     sla_days: int = Field(ge=1, le=60)
-    attributes: list[dict[str, Any]] = []
+    #: Open311 attributes: one list for both languages, or {"vi": [...], "en": [...]}.
+    attributes: list[dict[str, Any]] | dict[str, list[dict[str, Any]]] = []
     linked_type: str | None = None
     active: bool = True
 
