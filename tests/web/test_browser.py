@@ -150,8 +150,8 @@ def test_an_operator_sees_the_city_and_handles_an_alert(platform: Platform, brow
     assert "2,5" in alert.inner_text()
     shot(page, "3-alert")
 
-    # 4. Acknowledge it.
-    alert.query_selector("button").click()
+    # 4. Acknowledge it (a locator, not the element: live updates may redraw the list).
+    page.locator(f"#alert-list li.alert.status-open{mine} button").first.click()
     page.wait_for_selector(f"#alert-list li.alert.status-acknowledged{mine}", timeout=10_000)
     shot(page, "4-acknowledged")
 
@@ -271,6 +271,8 @@ SCREENS = (
     "/ioc/entities/urn:ngsi-ld:WaterObserved:can-tho",
     "/ioc/entities/urn:ngsi-ld:SluiceGate:ba-lang",
     "/ioc?wall=1",
+    "/app",
+    "/ioc/reports",
 )
 
 

@@ -8,7 +8,10 @@ except a configured tile server.
 
 from __future__ import annotations
 
+import io
+import math
 import mimetypes
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -118,6 +121,103 @@ SCRIPT_MESSAGES = [
     "Switched to automatic",
     "Incidents",
     "Incident",
+    # The citizen app (app.js) and the departments' report queue (reports.js).
+    "Sign in",
+    "Result",
+    "Received",
+    "Assigned for handling",
+    "In progress",
+    "More information needed",
+    "Resolved",
+    "Merged",
+    "Very dissatisfied",
+    "Dissatisfied",
+    "Neutral",
+    "Satisfied",
+    "Very satisfied",
+    "No connection: try again when you are back online.",
+    "Your session has ended: sign in again.",
+    "Too many reports from this device in the last hour: try again later.",
+    "Could not load:",
+    "Other",
+    "required",
+    "Choose…",
+    "Your location",
+    "Pin on the map",
+    "accuracy",
+    "This device cannot give its location; place the pin on the map instead.",
+    "Finding your location…",
+    "Location access was refused; place the pin on the map instead.",
+    "Your location could not be found; place the pin on the map instead.",
+    "Zoom in",
+    "Zoom out",
+    "Reset north",
+    "Close",
+    "Map",
+    "Use two fingers to move the map",
+    "Use Ctrl + scroll to zoom the map",
+    "Use ⌘ + scroll to zoom the map",
+    "This file is not a JPEG, PNG or WebP photo:",
+    "This photo is larger than 10 MB:",
+    "At most 5 photos: the extra ones were left out.",
+    "Photo",
+    "Remove photo",
+    "Choose at least one option for",
+    "Follow this report",
+    "Sign in to follow a report.",
+    "You now follow report",
+    "You will be notified when it changes.",
+    "Choose where the problem is: use your location, tap the map or write an address.",
+    "Checking for similar reports nearby…",
+    "Sending…",
+    "The report could not be sent:",
+    "No location chosen yet.",
+    "Requested",
+    "Deadline",
+    "Your rating",
+    "The department asks:",
+    "Your answer",
+    "Send the answer",
+    "How satisfied are you with the result?",
+    "Comment (optional)",
+    "Send the rating",
+    "Thank you for your rating.",
+    "reports in the last 90 days",
+    "Closed report",
+    "Open report",
+    "Unknown category",
+    "Photo of report",
+    "The citizen answered",
+    "Note",
+    "Public text changed",
+    "Hidden from the public",
+    "Rated by the citizen",
+    "hours",
+    "This page is for the officers who handle citizen reports.",
+    "Category",
+    "Description",
+    "Ward",
+    "Citizen reports",
+    "Assignee",
+    "Public text",
+    "Address",
+    "Location",
+    "Citizen's rating",
+    "Merged into",
+    "Linked device",
+    "Reporter",
+    "Reported by a signed-in citizen",
+    "Reported anonymously",
+    "Result photo",
+    "Photo from the citizen",
+    "internal",
+    "Account",
+    "First name",
+    "Last name",
+    "E-mail",
+    "Phone",
+    "Contact",
+    "No contact details were given.",
 ]
 
 
@@ -195,6 +295,107 @@ async def incidents_page(request: Request) -> HTMLResponse:
 async def incident_page(request: Request, incident_id: int) -> HTMLResponse:
     """One incident: its SOP checklist, timeline, comments and closing report."""
     return render(request, "incident.html", incident_id=incident_id)
+
+
+@router.get("/ioc/reports", dependencies=[Public])
+async def citizen_reports_page(request: Request) -> HTMLResponse:
+    """The departments' queue of citizen reports: deadlines, details, the work on each."""
+    return render(request, "reports.html")
+
+
+# --- Can Tho Smart, the citizen app (installable: a manifest and a service worker) ---------
+
+APP_THEME = "#0b5a3c"
+#: The app's icons as PNG, drawn here (iOS home screens and older Android want PNG).
+APP_ICON_SIZES = (180, 192, 512)
+APP_MANIFEST: dict[str, Any] = {
+    "id": "/app",
+    "name": "Can Tho Smart",
+    "short_name": "Can Tho Smart",
+    "description": "Phản ánh hiện trường cho người dân thành phố Cần Thơ: báo ổ gà, ngập nước, "
+    "đèn đường hỏng, rác thải… và theo dõi đến khi được xử lý xong.",
+    "lang": "vi",
+    "dir": "ltr",
+    "start_url": "/app",
+    "scope": "/app",
+    "display": "standalone",
+    "theme_color": APP_THEME,
+    "background_color": "#f4f6f8",
+    "categories": ["government", "utilities"],
+    "icons": [
+        {"src": "/static/app-icon.svg", "sizes": "any", "type": "image/svg+xml", "purpose": "any"},
+        {
+            "src": "/static/app-icon-maskable.svg",
+            "sizes": "any",
+            "type": "image/svg+xml",
+            "purpose": "maskable",
+        },
+        *(
+            {"src": f"/app/icon-{size}.png", "sizes": f"{size}x{size}", "type": "image/png"}
+            for size in APP_ICON_SIZES[1:]
+        ),
+    ],
+}
+
+
+@router.get("/app", dependencies=[Public])
+async def citizen_app(request: Request) -> HTMLResponse:
+    """Can Tho Smart: report a problem, follow one's reports, the public map of reports."""
+    return render(request, "app.html")
+
+
+@router.get("/app/manifest.webmanifest", dependencies=[Public])
+async def citizen_app_manifest() -> Response:
+    """The web app manifest that makes the citizen app installable."""
+    return Response(
+        orjson.dumps(APP_MANIFEST),
+        media_type="application/manifest+json",
+        headers={"cache-control": "public, max-age=3600"},
+    )
+
+
+@router.get("/app/sw.js", dependencies=[Public])
+async def citizen_app_service_worker() -> FileResponse:
+    """The app's service worker, from /app/ so that its scope may be /app itself."""
+    return FileResponse(
+        STATIC_DIR / "app-sw.js",
+        media_type="text/javascript",
+        headers={"cache-control": "no-cache", "service-worker-allowed": "/app"},
+    )
+
+
+@router.get("/app/icon-{size}.png", dependencies=[Public])
+async def citizen_app_icon(size: int) -> Response:
+    """The app's icon as a PNG of 180 (Apple), 192 or 512 pixels."""
+    if size not in APP_ICON_SIZES:
+        raise NotFound(f"no icon of {size} pixels")
+    headers = {"cache-control": "public, max-age=86400"}
+    return Response(app_icon_png(size), media_type="image/png", headers=headers)
+
+
+@cache
+def app_icon_png(size: int) -> bytes:
+    """The icon (a location pin over the river, as in static/app-icon-maskable.svg), drawn
+    four times larger and scaled down for smooth edges; full bleed, the drawing in the centre
+    so that round and squircle masks keep all of it."""
+    from PIL import Image, ImageDraw
+
+    big = 4 * size
+    k = big / 512
+
+    def at(x: float, y: float) -> tuple[float, float]:
+        return (x * k, y * k)
+
+    image = Image.new("RGB", (big, big), APP_THEME)
+    draw = ImageDraw.Draw(image)
+    draw.ellipse([*at(164, 122), *at(348, 306)], fill="#ffffff")
+    draw.polygon([at(181.2, 267.6), at(330.8, 267.6), at(256, 372)], fill="#ffffff")
+    draw.ellipse([*at(219, 177), *at(293, 251)], fill=APP_THEME)
+    wave = [at(x, 384 - 11 * math.sin(math.pi * (x - 140) / 68)) for x in range(140, 413, 2)]
+    draw.line(wave, fill="#7fd3f7", width=round(17 * k), joint="curve")
+    out = io.BytesIO()
+    image.resize((size, size), Image.Resampling.LANCZOS).save(out, format="PNG", optimize=True)
+    return out.getvalue()
 
 
 @router.get("/static/{path:path}", dependencies=[Public])

@@ -13,14 +13,16 @@ function csrfToken() {
   return match ? decodeURIComponent(match[1]) : "";
 }
 
-async function api(path, options = {}) {
+async function api(path, options = {}, { signInOn401 = true } = {}) {
+  // signInOn401: false leaves a 401 to the caller (the citizen app works signed out, and a
+  // half-filled form must not be lost when a session ends).
   const init = { credentials: "same-origin", ...options };
   const method = (init.method || "GET").toUpperCase();
   if (method !== "GET") {
     init.headers = { ...(init.headers || {}), "X-CSRF-Token": csrfToken() };
   }
   const response = await fetch(path, init);
-  if (response.status === 401 && !location.pathname.startsWith("/login")) {
+  if (response.status === 401 && signInOn401 && !location.pathname.startsWith("/login")) {
     location.href = "/login?next=" + encodeURIComponent(location.pathname);
     return new Promise(() => {}); // the page is going away: nothing more to do here
   }
@@ -34,7 +36,9 @@ document.getElementById("lang-switch").addEventListener("click", (event) => {
   document.cookie = `lang=${lang}; path=/; max-age=31536000; samesite=strict`;
   const url = new URL(location.href);
   url.searchParams.delete("lang");
-  location.href = url.toString();
+  // The same address with a #fragment (the citizen app's screens) would not reload.
+  if (url.href === location.href) location.reload();
+  else location.href = url.toString();
 });
 
 async function exportTable(format, title, columns, rows) {
