@@ -309,3 +309,11 @@ def test_admins_route_a_category_elsewhere_in_one_ward(
     assert routed["department"] == "SNNMT"
     [public] = http.get(f"{BASE}/requests/{second}.json").json()
     assert public["agency_responsible"] == "SNNMT"
+
+
+def test_a_signed_in_citizen_is_limited_as_a_person_not_by_address(http: TestClient) -> None:
+    lan = who(http, "citizen.lan")
+    for _ in range(10):
+        assert file_report(http, lan, device_id="shared-1").status_code == 200
+    assert file_report(http, lan, device_id="shared-2").status_code == 429  # still Lan
+    assert file_report(http, device_id="shared-1").status_code == 200  # anonymous on the device

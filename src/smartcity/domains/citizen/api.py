@@ -131,8 +131,11 @@ def _reporter(
             principal = auth_state(request).service.principal_from_api_key(api_key)
         except AuthError as error:
             raise open311.Open311Error(403, "api_key is not valid") from error
-    client = fields.get("device_id") or (request.client.host if request.client else "unknown")
     user_id = principal.user_id if principal.authenticated else None
+    # The spam limit counts per signed-in user, else per device, else per address (mobile
+    # carriers put many phones behind one address: signing in lifts that shared limit).
+    address = request.client.host if request.client else "unknown"
+    client = f"user:{user_id}" if user_id is not None else fields.get("device_id") or address
     return Reporter(user_id=user_id, actor=principal.actor, client=client)
 
 
