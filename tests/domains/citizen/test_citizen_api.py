@@ -203,6 +203,11 @@ def test_a_report_goes_from_the_phone_to_closed_and_rated(
     figures = http.get("/api/citizen/indicators", headers=who(http, "operator.ioc")).json()
     assert figures["onTimeRate"] == 100.0 and figures["satisfactionRate"] == 100.0
     assert figures["byDepartment"]["SXD"]["on_time_rate"] == 100.0
+    # The IOC's tiles move too (computed afresh: no 10 s cache in this test).
+    citizen_app.state.kpis.cache_s = 0.0
+    tiles = {k["key"]: k["value"] for k in http.get("/api/kpis").json()["kpis"]}
+    assert tiles["citizen-on-time"] == 100.0 and tiles["citizen-satisfaction"] == 100.0
+    assert tiles["citizen-median-close"] is not None
 
     updates = http.get(f"{BASE}/servicerequestupdates.json").json()
     assert {u["service_request_id"] for u in updates} == {str(report_id)}
