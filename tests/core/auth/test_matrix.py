@@ -56,6 +56,7 @@ PATH_VALUES = {
     "token": "matrix-probe-none",
     "media_id": "999999",
     "report_id": "999999",
+    "size": "192",
 }
 
 #: Query strings some collection routes need to answer 200.
