@@ -63,7 +63,7 @@ from smartcity.core.context.jsonld import ContextResolver
 from smartcity.core.context.service import ContextBroker
 from smartcity.core.db import open_database
 from smartcity.domains import lighting
-from smartcity.web.maplayers import CACHE_S, LayerBuilder
+from smartcity.web.maplayers import CACHE_S, STALE_S, LayerBuilder
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
@@ -284,6 +284,7 @@ class Results:
     load_s: float = 0.0
     first_ms: float = 0.0
     rebuild_ms: list[float] = field(default_factory=list)
+    stale_ms: list[float] = field(default_factory=list)
     warm_gzip_ms: list[float] = field(default_factory=list)
     warm_raw_ms: list[float] = field(default_factory=list)
     others_http: float = math.nan
@@ -511,16 +512,19 @@ def measure_endpoint(server: Server, cookies: httpx.Cookies, repeat: int, out: R
     """First build, rebuilds after the cache expired, cached answers, payload sizes."""
     others = OthersCpu()
     with httpx.Client(base_url=server.url, cookies=cookies, timeout=300) as client:
-        # The baseline's pages had the (empty) layer built: let that cached copy expire.
-        time.sleep(CACHE_S + 0.2)
+        # The baseline's pages had the (empty) layer built: let that copy grow too old to serve.
+        time.sleep(STALE_S + 0.2)
         out.first_ms, first = timed_get(client, "gzip")
         out.count = int(first.json()["count"])
         for _ in range(repeat):
-            time.sleep(CACHE_S + 0.2)  # the cache has expired: this request rebuilds
+            time.sleep(STALE_S + 0.2)  # too old to serve: this request waits for a rebuild
             rebuild_ms, gz = timed_get(client, "gzip")
+            time.sleep(CACHE_S + 0.2)  # stale: served at once, rebuilt behind
+            stale_ms, _ = timed_get(client, "gzip")
             # Both right after: within the 2 s the layer is served from the cache.
             warm_gzip_ms, _ = timed_get(client, "gzip")
             warm_raw_ms, raw = timed_get(client, "identity")
+            out.stale_ms.append(stale_ms)
             out.rebuild_ms.append(rebuild_ms)
             out.warm_gzip_ms.append(warm_gzip_ms)
             out.warm_raw_ms.append(warm_raw_ms)
@@ -576,7 +580,9 @@ def new_context(browser: Any, server: Server, cookies: httpx.Cookies) -> Any:
 
 def open_ioc(context: Any, server: Server) -> tuple[Any, dict[str, Any]]:
     """Open /ioc in a new tab after the layer cache expired; (page, timings in ms)."""
-    time.sleep(CACHE_S + 0.2)  # the server rebuilds the layers for this page: the worst case
+    # The 2 s cache has expired: the page gets the previous build at once while the server
+    # rebuilds it (stale-while-revalidate; a build older than 15 s would be rebuilt first).
+    time.sleep(CACHE_S + 0.2)
     others = OthersCpu()
     page = context.new_page()
     errors: list[str] = []
@@ -793,7 +799,15 @@ def endpoint_rows(r: Results) -> list[str]:
     http, build = r.others_http, r.others_build  # one figure for each series' whole window
     return [
         row("Layer endpoint: first build after the upsert (HTTP, gzip)", [r.first_ms], None, http),
-        row("Layer endpoint: rebuild, 2 s cache expired (HTTP, gzip)", r.rebuild_ms, None, http),
+        row(
+            "Layer endpoint: rebuild, build older than 15 s (HTTP, gzip)", r.rebuild_ms, None, http
+        ),
+        row(
+            "Layer endpoint: stale build served, rebuilt behind (HTTP, gzip)",
+            r.stale_ms,
+            None,
+            http,
+        ),
         row("Layer endpoint: cached (HTTP, gzip)", r.warm_gzip_ms, None, http),
         row("Layer endpoint: cached (HTTP, identity)", r.warm_raw_ms, None, http),
         row("Server-side build (query, pack, JSON, gzip)", r.build_ms, None, build),
@@ -858,7 +872,8 @@ def header(cfg: Config, r: Results) -> list[str]:
         f"- browser: Chromium {r.browser_version} headless, viewport "
         f"{VIEWPORT['width']}×{VIEWPORT['height']}, WebGL by **SwiftShader (software, on the "
         "CPU)**: frame times are pessimistic against a real GPU",
-        "- every page load starts after the server's 2 s layer cache expired (it rebuilds); "
+        "- every page load starts after the server's 2 s layer cache expired: the previous "
+        "build (under 15 s old) is served at once while a new one is made behind; "
         "cold = new browser context (empty HTTP cache), warm = a second tab in it; times on "
         "the page's clock from the navigation start; the baseline rows are loads before any "
         "marker was written",
