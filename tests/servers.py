@@ -1,11 +1,19 @@
-"""Test servers: where PostgreSQL is, scratch databases on it, and the loud-skip rule."""
+"""Test servers: where PostgreSQL is, scratch databases on it, the loud-skip rule, and the
+platform itself as `make run` starts it."""
 
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
+import sys
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -73,3 +81,47 @@ def require_nats() -> str:
     except OSError as error:
         server_missing(f"NATS server not reachable at {NATS_HOST}:{NATS_PORT} ({error})")
     return f"nats://{NATS_HOST}:{NATS_PORT}"
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class RunningPlatform:
+    """A `smartcity run` subprocess (what `make run` starts) and everything it printed."""
+
+    url: str
+    data_dir: Path
+    lines: list[str]
+
+    @property
+    def output(self) -> str:
+        """All it printed so far."""
+        return "".join(self.lines)
+
+
+@contextmanager
+def smartcity_run(
+    data_dir: Path, backfill_days: float, timeout_s: float = 300.0
+) -> Iterator[RunningPlatform]:
+    """`smartcity run` on a free port with the simulator, once it says the city is live."""
+    port = free_port()
+    command = [sys.executable, "-m", "smartcity.cli", "run", "--port", str(port)]
+    command += ["--data-dir", str(data_dir), "--backfill-days", str(backfill_days)]
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    threading.Thread(target=lambda: lines.extend(server.stdout or []), daemon=True).start()
+    try:
+        deadline = time.monotonic() + timeout_s
+        while not any("simulator: live" in line for line in lines):
+            assert server.poll() is None, "".join(lines)
+            assert time.monotonic() < deadline, "".join(lines)
+            time.sleep(0.5)
+        yield RunningPlatform(f"http://127.0.0.1:{port}", data_dir, lines)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

@@ -3,42 +3,19 @@ feeding it, and every kind of entity is there with a history."""
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
-import threading
-import time
 from pathlib import Path
 
 import httpx
 
 from smartcity.simulator.fleet import build_fleet
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from tests.servers import smartcity_run
 
 
 def test_run_serves_the_simulated_city_with_history(tmp_path: Path) -> None:
-    port = free_port()
-    command = [sys.executable, "-m", "smartcity.cli", "run", "--port", str(port)]
-    command += ["--data-dir", str(tmp_path), "--backfill-days", "1"]
-    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(server.stdout or []), daemon=True)
-    reader.start()
-    try:
-        deadline = time.monotonic() + 300
-        while not any("simulator: live" in line for line in lines):
-            assert server.poll() is None, "".join(lines)
-            assert time.monotonic() < deadline, "".join(lines)
-            time.sleep(0.5)
-        output = "".join(lines)
-        assert f"http://127.0.0.1:{port}" in output and "operator" in output
+    with smartcity_run(tmp_path, backfill_days=1) as platform:
+        assert platform.url in platform.output and "operator" in platform.output
         key = (tmp_path / "simulator.key").read_text().strip()
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"X-API-Key": key}) as c:
+        with httpx.Client(base_url=platform.url, headers={"X-API-Key": key}) as c:
             fleet = build_fleet()  # the same seed as the server's simulator: the same ids
             for group in fleet.groups:
                 device = next(d for d in fleet.devices if d.group is group)
@@ -51,23 +28,8 @@ def test_run_serves_the_simulated_city_with_history(tmp_path: Path) -> None:
                 # A day of history: every kind reports at least hourly, parcels once a day.
                 enough = 1 if group.kind == "agri-parcel" else 12
                 assert len(past.json()[attr]["values"]) >= enough, group.kind
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def test_run_without_backfill_still_says_it_is_live(tmp_path: Path) -> None:
-    port = free_port()
-    command = [sys.executable, "-m", "smartcity.cli", "run", "--port", str(port)]
-    command += ["--data-dir", str(tmp_path), "--backfill-days", "0"]
-    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    lines: list[str] = []
-    threading.Thread(target=lambda: lines.extend(server.stdout or []), daemon=True).start()
-    try:
-        deadline = time.monotonic() + 120
-        while not any("simulator: live" in line for line in lines):
-            assert server.poll() is None and time.monotonic() < deadline, "".join(lines)
-            time.sleep(0.5)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    with smartcity_run(tmp_path, backfill_days=0, timeout_s=120) as platform:
+        assert "simulator: live" in platform.output

@@ -6,11 +6,6 @@ in test-artifacts/browser/."""
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +13,8 @@ from typing import Any
 
 import httpx
 import pytest
+
+from tests.servers import smartcity_run
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
@@ -42,32 +39,14 @@ class Platform:
     data_dir: Path
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     _require_chromium()
     data_dir = tmp_path_factory.mktemp("ioc")
-    port = _free_port()
-    command = [sys.executable, "-m", "smartcity.cli", "run", "--port", str(port)]
-    command += ["--data-dir", str(data_dir), "--backfill-days", "0.25"]
-    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    lines: list[str] = []
-    threading.Thread(target=lambda: lines.extend(server.stdout or []), daemon=True).start()
-    deadline = time.monotonic() + 240
-    while not any("simulator: live" in line for line in lines):
-        assert server.poll() is None and time.monotonic() < deadline, "".join(lines)
-        time.sleep(0.5)
-    logins = {p[1]: p[2] for line in lines if len(p := line.split()) >= 3 and p[0] == p[1]}
-    try:
-        yield Platform(f"http://127.0.0.1:{port}", logins, data_dir)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    with smartcity_run(data_dir, backfill_days=0.25, timeout_s=240) as running:
+        pairs = (line.split() for line in running.lines)
+        logins = {p[1]: p[2] for p in pairs if len(p) >= 3 and p[0] == p[1]}
+        yield Platform(running.url, logins, data_dir)
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@ real HTTP, in JSON and in XML: the catalogue, a service definition, the reports,
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -18,12 +17,7 @@ from fastapi import FastAPI
 from smartcity.app import create_app
 from smartcity.config import Settings
 from smartcity.core.db import Database
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from tests.servers import free_port
 
 
 @pytest.fixture

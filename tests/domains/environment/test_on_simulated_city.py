@@ -3,10 +3,6 @@ derived indices, the salinity line, the alarm level and the tide forecast throug
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -15,12 +11,7 @@ from typing import Any
 import httpx
 
 from smartcity.simulator.fleet import build_fleet
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from tests.servers import smartcity_run
 
 
 def eventually(check: Callable[[], Any], timeout_s: float, what: str) -> Any:
@@ -44,26 +35,10 @@ def first_entity(kind: str) -> str:
 
 
 def test_the_simulated_city_gets_its_environmental_indices(tmp_path: Path) -> None:
-    port = free_port()
-    command = [sys.executable, "-m", "smartcity.cli", "run", "--port", str(port)]
-    command += ["--data-dir", str(tmp_path), "--backfill-days", "3"]
-    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(server.stdout or []), daemon=True)
-    reader.start()
-    try:
-        deadline = time.monotonic() + 300
-        while not any("simulator: live" in line for line in lines):
-            assert server.poll() is None, "".join(lines)
-            assert time.monotonic() < deadline, "".join(lines)
-            time.sleep(0.5)
+    with smartcity_run(tmp_path, backfill_days=3) as platform:
         key = (tmp_path / "simulator.key").read_text().strip()
-        base = f"http://127.0.0.1:{port}"
-        with httpx.Client(base_url=base, headers={"X-API-Key": key}, timeout=30) as c:
+        with httpx.Client(base_url=platform.url, headers={"X-API-Key": key}, timeout=30) as c:
             check_indices(c)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def check_indices(c: httpx.Client) -> None:
