@@ -8,14 +8,13 @@ from smartcity.core.kpis import KpiReader
 
 from . import indicators, repository
 from .repository import RequestFilter
+from .service import facts_of
 
 WINDOW = timedelta(days=90)
 
 
 def _facts(reader: KpiReader) -> list[indicators.ReportFacts]:
     """The reports of the window, as the indicators read them."""
-    from .service import facts_of  # the row → facts mapping lives with the service
-
     start = datetime.now(UTC) - WINDOW
     flt = RequestFilter(start_us=round(start.timestamp() * 1e6), limit=100_000)
     with reader.broker.database.read() as conn:

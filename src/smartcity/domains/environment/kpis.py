@@ -6,9 +6,7 @@ from smartcity.config import get_settings
 from smartcity.core.context.times import now_us
 from smartcity.core.kpis import KpiReader
 
-HOUR_US = 3_600_000_000
-DAY_US = 24 * HOUR_US
-VN_OFFSET_US = 7 * HOUR_US
+from .service import DAY_US, HOUR_US, VN_OFFSET_US, numeric_samples
 
 
 def count_above(reader: KpiReader, entity_type: str, attr: str, limit: float) -> int:
@@ -16,18 +14,10 @@ def count_above(reader: KpiReader, entity_type: str, attr: str, limit: float) ->
     return sum(1 for value in reader.numbers(entity_type, attr) if value > limit)
 
 
-def _numbers(samples: list[tuple[int, object]]) -> list[tuple[int, float]]:
-    return [
-        (at, float(v))
-        for at, v in samples
-        if isinstance(v, int | float) and not isinstance(v, bool)
-    ]
-
-
 def aqi_good_share(reader: KpiReader) -> float | None:
     """Share (%) of station-hours of the last 24 h with an hourly AQI of 100 or less."""
     history = reader.history("AirQualityObserved", "airQualityIndex", now_us() - DAY_US)
-    values = [v for samples in history.values() for _, v in _numbers(samples)]
+    values = [v for samples in history.values() for _, v in numeric_samples(samples)]
     if not values:
         return None
     return round(100.0 * sum(1 for v in values if v <= 100) / len(values), 1)
@@ -45,7 +35,7 @@ def hours_above_bd3(reader: KpiReader) -> int | None:
     """Hours of the last 30 days in which Cần Thơ station stood at or above BĐ III."""
     settings = get_settings()
     history = reader.history("WaterObserved", "height", now_us() - 30 * DAY_US)
-    samples = _numbers(history.get(settings.env_tide_station, []))
+    samples = numeric_samples(history.get(settings.env_tide_station, []))
     if not samples:
         return None
     top = settings.env_alarm_levels_m[-1]
@@ -56,7 +46,7 @@ def intake_salty_days(reader: KpiReader) -> int | None:
     """Days (Vietnam time) of the last 30 with salinity above the limit at any gate's intake."""
     limit = get_settings().env_intake_salinity_limit_ppt
     history = reader.history("SluiceGate", "upstreamSalinity", now_us() - 30 * DAY_US)
-    samples = [s for series in history.values() for s in _numbers(series)]
+    samples = [s for series in history.values() for s in numeric_samples(series)]
     if not samples:
         return None
     return len({(at + VN_OFFSET_US) // DAY_US for at, v in samples if v > limit})

@@ -83,7 +83,7 @@ def _prop(value: Any, at_us: int | None = None, **sub: Any) -> dict[str, Any]:
     return out
 
 
-def _numbers(samples: Iterable[tuple[int, Any]]) -> list[tuple[int, float]]:
+def numeric_samples(samples: Iterable[tuple[int, Any]]) -> list[tuple[int, float]]:
     """(µs, number) pairs, texts and non-finite values left out."""
     return [
         (at, float(v))
@@ -175,7 +175,7 @@ class EnvironmentService:
         if first > last_hour:
             return 0
         raw = self.ctx.series(entity_id, aqi.POLLUTANTS, first - 24 * HOUR_US, last_hour)
-        clean = {p: self._usable(p, _numbers(raw[p])) for p in aqi.POLLUTANTS}
+        clean = {p: self._usable(p, numeric_samples(raw[p])) for p in aqi.POLLUTANTS}
         hourly = [
             (end, result)
             for end in range(first, last_hour + 1, HOUR_US)
@@ -372,7 +372,7 @@ class EnvironmentService:
         station = self.settings.env_tide_station
         end = now if now is not None else now_us()
         start = end - int(self.settings.env_tide_fit_days * DAY_US)
-        samples = _numbers(self.ctx.series(station, ["height"], start, end + 1)["height"])
+        samples = numeric_samples(self.ctx.series(station, ["height"], start, end + 1)["height"])
         clean = self._usable("height", samples)
         if len(clean) < 48:
             return []
@@ -431,7 +431,7 @@ class EnvironmentService:
         flags = [
             flag
             for name in attrs
-            if (series := _seconds(_numbers(raw.get(name, []))))
+            if (series := _seconds(numeric_samples(raw.get(name, []))))
             for flag in quality.assess(name, series)
         ]
         previous = latest.get("dataQualityFlags", (None, None))[0]
