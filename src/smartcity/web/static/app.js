@@ -37,17 +37,6 @@ window.citizenApp = app; // read by the browser tests, handy in the console
 
 const $ = (selector) => document.querySelector(selector);
 
-function el(tag, properties = {}, ...children) {
-  const element = document.createElement(tag);
-  for (const [key, value] of Object.entries(properties)) {
-    if (key === "dataset") Object.assign(element.dataset, value);
-    else if (key.startsWith("aria-") || key === "for" || key === "role") element.setAttribute(key, value);
-    else element[key] = value;
-  }
-  element.append(...children.filter((c) => c !== null && c !== undefined));
-  return element;
-}
-
 async function call(path, init = {}) {
   // api() without the jump to sign-in; a network failure comes back as status 0.
   try {

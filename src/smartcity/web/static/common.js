@@ -8,6 +8,18 @@ function t(message) {
   return PAGE.messages[message] || message;
 }
 
+// An element with properties (aria-*, for, role as attributes; dataset merged) and children.
+function el(tag, properties = {}, ...children) {
+  const element = document.createElement(tag);
+  for (const [key, value] of Object.entries(properties)) {
+    if (key === "dataset") Object.assign(element.dataset, value);
+    else if (key.startsWith("aria-") || key === "for" || key === "role") element.setAttribute(key, value);
+    else element[key] = value;
+  }
+  element.append(...children.filter((c) => c !== null && c !== undefined));
+  return element;
+}
+
 function csrfToken() {
   const match = document.cookie.match(/(?:^|; )smartcity_csrf=([^;]*)/);
   return match ? decodeURIComponent(match[1]) : "";

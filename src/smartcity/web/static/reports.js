@@ -33,17 +33,6 @@ window.reportsState = state; // read by the browser tests, handy in the console
 
 const $ = (selector) => document.querySelector(selector);
 
-function el(tag, properties = {}, ...children) {
-  const element = document.createElement(tag);
-  for (const [key, value] of Object.entries(properties)) {
-    if (key === "dataset") Object.assign(element.dataset, value);
-    else if (key.startsWith("aria-") || key === "for" || key === "role") element.setAttribute(key, value);
-    else element[key] = value;
-  }
-  element.append(...children.filter((c) => c !== null && c !== undefined));
-  return element;
-}
-
 function when(value) {
   if (value === null || value === undefined) return "";
   const date = typeof value === "number" ? new Date(value / 1000) : new Date(value);
