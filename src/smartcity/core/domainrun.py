@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from smartcity.core.context.access import local_name
 from smartcity.core.events import Event
 from smartcity.core.registry import Job
 
@@ -96,7 +97,7 @@ class ChangeWorker:
 
     def _watched(self, entity_type: object) -> bool:
         types = entity_type if isinstance(entity_type, list) else [entity_type]
-        return any(isinstance(t, str) and _local(t) in self.types for t in types)
+        return any(isinstance(t, str) and local_name(t) in self.types for t in types)
 
     def start(self) -> None:
         """Start the worker thread."""
@@ -152,9 +153,4 @@ def _merged(earlier: Event, later: Event) -> Event:
 
 def changed_attrs(event: Event) -> set[str]:
     """The short names of the attributes a change wrote (`pm25`, not its IRI)."""
-    return {_local(iri) for iri in event.data.get("attrs") or {}}
-
-
-def _local(type_iri: str) -> str:
-    """`https://…/AirQualityObserved` or `AirQualityObserved` → `AirQualityObserved`."""
-    return type_iri.rsplit("/", 1)[-1].rsplit("#", 1)[-1]
+    return {local_name(iri) for iri in event.data.get("attrs") or {}}
